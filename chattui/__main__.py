@@ -1,0 +1,5 @@
+"""Entry point for ``python -m chattui``."""
+
+from chattui.cli import main
+
+main()

@@ -1,0 +1,309 @@
+"""The model catalog: ``ModelSpec`` entries from ``models.toml`` and how a name resolves to one.
+
+The shipped ``models.toml`` is merged with the user's (same id: the user's entry wins). A model is
+named by id, alias (case-insensitive) or a path to a ``.gguf`` file, which is used where it lies.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from chattui.config import read_toml, validate_table
+from chattui.errors import ConfigError, ModelNotFoundError
+from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
+
+KNOWN_CHAT_FORMATS = ("chatml", "llama-2", "llama-3", "mistral-instruct", "gemma", "qwen", "zephyr")
+"""Names accepted by a catalog entry's ``chat_format`` override."""
+
+DEFAULT_N_CTX = 4096
+"""Context size for a model given only as a path (clamped to what it was trained on)."""
+
+MODEL_ENV = "CHATTUI_MODEL"
+"""Environment variable naming the default model."""
+
+
+class EngineKind(enum.StrEnum):
+    """Which engine runs a catalog entry."""
+
+    LLAMA = "llama"
+    SCRIPTED = "scripted"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One model of the catalog."""
+
+    id: str
+    """Unique id, e.g. ``smollm2-135m``."""
+    name: str
+    """Human name."""
+    file: str = ""
+    """File name of the GGUF (in the models dir or the shipping package)."""
+    aliases: tuple[str, ...] = ()
+    """Other names that select this model."""
+    url: str | None = None
+    """Where to download the file."""
+    sha256: str | None = None
+    """Checksum of the file, when computed."""
+    size: int | None = None
+    """Size of the file in bytes, when known."""
+    package: str | None = None
+    """Python package that ships the file (the file lies inside it)."""
+    path: str | None = None
+    """Absolute path of a file registered where it lies."""
+    n_ctx: int = DEFAULT_N_CTX
+    """Context size to use by default."""
+    chat_format: str | None = None
+    """Override of the GGUF's own chat template; None uses the template in the file."""
+    sampling: Sampling = field(default_factory=Sampling)
+    """The model's recommended sampling settings."""
+    license: str = ""
+    """License of the weights."""
+    description: str = ""
+    """One line about the model."""
+    engine: EngineKind = EngineKind.LLAMA
+    """Engine that runs it; ``scripted`` replays ``replies`` (for demos and tests)."""
+    replies: tuple[str, ...] = ()
+    """Replies of a scripted model, used in turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """A catalog entry together with the file that will be loaded."""
+
+    spec: ModelSpec
+    """The entry."""
+    file: Path | None
+    """The GGUF on disk; None for a scripted model."""
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a non-empty string in quotes")
+    return value
+
+
+def _aliases(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("a list of strings")
+    return tuple(value)
+
+
+def _sha256(value: object) -> str:
+    text = _string(value).lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError("64 hexadecimal digits")
+    return text
+
+
+def _chat_format(value: object) -> str:
+    if value not in KNOWN_CHAT_FORMATS:
+        raise ValueError(", ".join(KNOWN_CHAT_FORMATS))
+    return str(value)
+
+
+def _engine(value: object) -> EngineKind:
+    try:
+        return EngineKind(str(value))
+    except ValueError:
+        raise ValueError(", ".join(EngineKind)) from None
+
+
+def _sampling(value: object) -> Sampling:
+    if not isinstance(value, dict):
+        raise ValueError("a table of sampling settings")
+    checks = {name: limit.check for name, limit in SAMPLING_LIMITS.items()}
+    try:
+        return Sampling.from_mapping(validate_table(value, checks, "sampling"))
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
+
+
+_ENTRY_CHECKS: dict[str, Callable[[object], object]] = {
+    "id": _string,
+    "name": _string,
+    "file": _string,
+    "aliases": _aliases,
+    "url": _string,
+    "sha256": _sha256,
+    "size": Limit(int, 1, 2**50).check,
+    "package": _string,
+    "path": _string,
+    "n_ctx": Limit(int, 256, 1_048_576).check,
+    "chat_format": _chat_format,
+    "sampling": _sampling,
+    "license": _string,
+    "description": _string,
+    "engine": _engine,
+    "replies": _aliases,
+}
+
+
+def parse_catalog(data: Mapping[str, Any], where: str) -> list[ModelSpec]:
+    """Turn a parsed ``models.toml`` into model entries.
+
+    Args:
+        data: The parsed TOML document (``[[models]]`` tables).
+        where: Name of the file, for errors.
+
+    Raises:
+        ConfigError: An entry is malformed.
+    """
+    entries = data.get("models", [])
+    extra = set(data) - {"models"}
+    if extra:
+        raise ConfigError(f"{where}: unknown key '{sorted(extra)[0]}'; use [[models]] tables")
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: 'models' must be [[models]] tables")
+    specs: list[ModelSpec] = []
+    for index, entry in enumerate(entries, start=1):
+        label = f"{where}: model #{index}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{label}: must be a [[models]] table")
+        values = validate_table(entry, _ENTRY_CHECKS, label)
+        if "id" not in values:
+            raise ConfigError(f"{label}: key 'id' is missing; allowed: a non-empty string")
+        values.setdefault("name", values["id"])
+        kind = values.get("engine", EngineKind.LLAMA)
+        if kind is EngineKind.LLAMA and "file" not in values and "path" not in values:
+            raise ConfigError(f"{where}: model '{values['id']}' needs 'file' or 'path'")
+        specs.append(ModelSpec(**values))
+    return specs
+
+
+def _merge(base: list[ModelSpec], overrides: list[ModelSpec]) -> list[ModelSpec]:
+    merged = {spec.id: spec for spec in base}
+    merged.update({spec.id: spec for spec in overrides})
+    return list(merged.values())
+
+
+def shipped_catalog_text() -> str:
+    """Return the text of the ``models.toml`` shipped with chattui."""
+    packaged = resources.files("chattui").joinpath("models.toml")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    # An editable install runs from the source tree, where the file sits at the repository root.
+    return (Path(__file__).resolve().parent.parent / "models.toml").read_text(encoding="utf-8")
+
+
+class Catalog:
+    """The merged model catalog and the rules to find a model's file."""
+
+    def __init__(self, specs: list[ModelSpec], models_dir: Path) -> None:
+        """Create a catalog.
+
+        Args:
+            specs: Entries in priority order (the first installed one is the default).
+            models_dir: Where downloaded model files live.
+        """
+        self.specs = specs
+        self.models_dir = models_dir
+
+    @classmethod
+    def load(cls, user_catalog: Path, models_dir: Path) -> Catalog:
+        """Load the shipped catalog merged with the user's ``models.toml``.
+
+        Raises:
+            ConfigError: Either file is malformed.
+        """
+        import tomllib
+
+        shipped = parse_catalog(tomllib.loads(shipped_catalog_text()), "shipped models.toml")
+        user: list[ModelSpec] = []
+        if user_catalog.exists():
+            user = parse_catalog(read_toml(user_catalog), str(user_catalog))
+        return cls(_merge(shipped, user), models_dir)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self.specs)
+
+    def get(self, name: str) -> ModelSpec | None:
+        """Find an entry by id or alias (case-insensitive)."""
+        wanted = name.strip().lower()
+        for spec in self.specs:
+            if spec.id.lower() == wanted or wanted in (a.lower() for a in spec.aliases):
+                return spec
+        return None
+
+    def locate(self, spec: ModelSpec) -> Path:
+        """Return where an entry's file is, or would be once downloaded."""
+        if spec.path:
+            return Path(spec.path).expanduser()
+        if spec.package:
+            found = importlib.util.find_spec(spec.package)
+            if found is not None and found.submodule_search_locations:
+                return Path(next(iter(found.submodule_search_locations))) / spec.file
+        return self.models_dir / spec.file
+
+    def is_installed(self, spec: ModelSpec) -> bool:
+        """Whether the entry can run now (its file is present, or it needs none)."""
+        return spec.engine is EngineKind.SCRIPTED or self.locate(spec).is_file()
+
+    def resolve(self, name: str) -> ResolvedModel:
+        """Resolve an id, an alias or a path to a model that can be loaded.
+
+        Raises:
+            ModelNotFoundError: Nothing matches, or the file is not on disk.
+        """
+        spec = self.get(name)
+        if spec is not None:
+            return self._ready(spec)
+        candidate = Path(name).expanduser()
+        if name.lower().endswith(".gguf") or "/" in name or candidate.is_file():
+            if not candidate.is_file():
+                raise ModelNotFoundError(f"model file not found: {candidate}")
+            return ResolvedModel(_spec_for_file(candidate), candidate.absolute())
+        known = ", ".join(spec.id for spec in self.specs)
+        raise ModelNotFoundError(
+            f"unknown model '{name}'; use one of: {known}, or a path to a .gguf file"
+        )
+
+    def _ready(self, spec: ModelSpec) -> ResolvedModel:
+        if spec.engine is EngineKind.SCRIPTED:
+            return ResolvedModel(spec, None)
+        where = self.locate(spec)
+        if where.is_file():
+            return ResolvedModel(spec, where)
+        if spec.package:
+            hint = f"install it with: pip install {spec.package.replace('_', '-')}"
+        elif spec.url:
+            hint = f"download {spec.url} to {where}"
+        else:
+            hint = f"put the file at {where}"
+        raise ModelNotFoundError(f"model '{spec.id}' is not installed; {hint}")
+
+    def default(self) -> ResolvedModel:
+        """Return the first entry whose file is present.
+
+        Raises:
+            ModelNotFoundError: No model is installed, with how to get one.
+        """
+        for spec in self.specs:
+            if self.is_installed(spec):
+                return self._ready(spec)
+        raise ModelNotFoundError(
+            "no model is installed; get the demo model with: pip install 'chattui[demo]'"
+            " (or pass -m PATH/TO/MODEL.gguf)"
+        )
+
+    def choose(self, *names: str | None) -> ResolvedModel:
+        """Resolve the first name given, else the default model.
+
+        Args:
+            names: Candidates in priority order (command line, environment, config); None or
+                empty ones are skipped.
+        """
+        for name in names:
+            if name and name.strip():
+                return self.resolve(name.strip())
+        return self.default()
+
+
+def _spec_for_file(path: Path) -> ModelSpec:
+    return ModelSpec(id=path.stem, name=path.stem, file=path.name, path=str(path.absolute()))

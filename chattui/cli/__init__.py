@@ -1,0 +1,161 @@
+"""The ``chattui`` command line: parses arguments, builds objects and hands off.
+
+Heavy modules (llama_cpp, textual) load only inside the commands that need them, so
+``chattui --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from chattui import __version__
+from chattui.cli.output import OutputFormat
+from chattui.errors import ChattuiError, UsageError
+from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
+
+app = typer.Typer(
+    name="chattui",
+    help="Chat with a local GGUF model: a terminal UI, one-shot answers and Unix pipes.",
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+CTX_LIMIT = Limit(int, 256, 1_048_576)
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model id, alias, or path to a .gguf file."),
+]
+SystemOption = Annotated[
+    str | None, typer.Option("--system", "-s", help="System prompt for this question.")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Show llama.cpp's log on stderr.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"chattui {__version__}")
+        raise typer.Exit()
+
+
+def _checked(flag: str, value: float | int | None, limit: Limit) -> float | int | None:
+    if value is None:
+        return None
+    try:
+        return limit.check(value)
+    except ValueError as error:
+        raise UsageError(f"{flag} {value}: allowed: {error}") from None
+
+
+@app.callback(invoke_without_command=True)
+def root(
+    ctx: typer.Context,
+    model: ModelOption = None,
+    system: SystemOption = None,
+    verbose: VerboseOption = False,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    """Chat with a local GGUF model. With text piped in, answer it like `chattui ask`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if sys.stdin is not None and not sys.stdin.isatty():
+        from chattui.cli.ask import AskRequest, run_ask
+
+        request = AskRequest(model=model, system=system, verbose=verbose)
+        raise typer.Exit(run_ask(request, sys.stdin))
+    typer.echo(ctx.get_help())
+
+
+@app.command()
+def ask(
+    prompt: Annotated[
+        list[str] | None, typer.Argument(help="The question (stdin, when piped, comes first).")
+    ] = None,
+    model: ModelOption = None,
+    system: SystemOption = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Nucleus sampling threshold.")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Keep only the k likeliest tokens.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Longest reply in tokens.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for repeatable answers.")] = None,
+    context_size: Annotated[
+        int | None, typer.Option("--ctx", help="Context size in tokens.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: text, usage, timings.")
+    ] = False,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="auto: Markdown on a terminal, plain text in a pipe."),
+    ] = OutputFormat.AUTO,
+    stats: Annotated[bool, typer.Option("--stats", help="Print token counts and speed.")] = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Answer one question and exit: `chattui ask "..."`, `cat file | chattui ask "summarize"`."""
+    from chattui.cli.ask import AskRequest, run_ask
+
+    values = {
+        "temperature": temperature,
+        "top_p": top_p,
+        "top_k": top_k,
+        "max_tokens": max_tokens,
+        "seed": seed,
+    }
+    checked = {
+        name: _checked(f"--{name.replace('_', '-')}", value, SAMPLING_LIMITS[name])
+        for name, value in values.items()
+    }
+    request = AskRequest(
+        prompt=" ".join(prompt or []),
+        model=model,
+        system=system,
+        sampling=Sampling.from_mapping({k: v for k, v in checked.items() if v is not None}),
+        n_ctx=int(n) if (n := _checked("--ctx", context_size, CTX_LIMIT)) is not None else None,
+        as_json=as_json,
+        output_format=output_format,
+        stats=stats,
+        verbose=verbose,
+    )
+    raise typer.Exit(run_ask(request, sys.stdin))
+
+
+@app.command()
+def paths(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Show where chattui keeps its config, catalog, database and models."""
+    from chattui.paths import resolve_paths
+
+    locations = resolve_paths().as_dict()
+    if as_json:
+        typer.echo(json.dumps(locations, indent=2))
+        return
+    width = max(map(len, locations))
+    for name, where in locations.items():
+        typer.echo(f"{name:<{width}}  {where}")
+
+
+def main() -> None:
+    """Run the CLI, reporting chattui's errors as one line on stderr."""
+    try:
+        app()
+    except ChattuiError as error:
+        print(f"chattui: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)

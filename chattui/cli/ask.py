@@ -1,0 +1,161 @@
+"""The one-shot ``ask``: compose the prompt from arguments and stdin, stream the reply, exit."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
+
+from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
+from chattui.cli.output import (
+    JsonWriter,
+    MarkdownWriter,
+    OutputFormat,
+    PlainWriter,
+    ReplyWriter,
+    describe_stats,
+)
+from chattui.config import Config, load_config
+from chattui.conversation import Message, Role
+from chattui.errors import UsageError
+from chattui.paths import resolve_paths
+from chattui.sampling import Sampling
+
+if TYPE_CHECKING:
+    from chattui.engine.base import Engine
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, slots=True)
+class AskRequest:
+    """Everything ``ask`` was told on the command line."""
+
+    prompt: str = ""
+    """The prompt words joined (may be empty when stdin carries the prompt)."""
+    model: str | None = None
+    system: str | None = None
+    sampling: Sampling = Sampling()
+    n_ctx: int | None = None
+    as_json: bool = False
+    output_format: OutputFormat = OutputFormat.AUTO
+    stats: bool = False
+    verbose: bool = False
+
+
+def read_stdin(stream: IO[str] | None) -> str | None:
+    """Return piped stdin as text (undecodable bytes replaced), or None for a terminal/no stdin."""
+    if stream is None or stream.closed:
+        return None
+    try:
+        if stream.isatty():
+            return None
+    except ValueError:
+        return None
+    raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode()
+    return raw.decode("utf-8", errors="replace")
+
+
+def compose_prompt(prompt: str, piped: str | None) -> str:
+    """Join piped text and the prompt the way ``cat file | chattui ask "summarize"`` expects.
+
+    Raises:
+        UsageError: Both are empty.
+    """
+    prompt = prompt.strip()
+    piped = (piped or "").strip()
+    if piped and prompt:
+        return f"{piped}\n\n{prompt}"
+    if piped or prompt:
+        return piped or prompt
+    raise UsageError(
+        'nothing to ask: give a prompt (chattui ask "...") or pipe text in (cat file | chattui ask)'
+    )
+
+
+def build_messages(system: str | None, prompt: str) -> list[Message]:
+    """The message list of a one-shot question."""
+    messages = [Message(Role.SYSTEM, system)] if system and system.strip() else []
+    return [*messages, Message(Role.USER, prompt)]
+
+
+def choose_writer(request: AskRequest, model_id: str, load_seconds: float) -> ReplyWriter:
+    """Pick the writer for the output mode and whether stdout is a terminal."""
+    stdout = sys.stdout
+    terminal = stdout.isatty()
+    if request.as_json:
+        return JsonWriter(stdout, model_id, load_seconds)
+    fmt = request.output_format
+    if fmt is OutputFormat.MARKDOWN or (fmt is OutputFormat.AUTO and terminal):
+        from rich.console import Console
+
+        return MarkdownWriter(Console(file=stdout, highlight=False))
+    return PlainWriter(stdout, terminal=terminal)
+
+
+@contextlib.contextmanager
+def _loading_status(label: str) -> Iterator[None]:
+    """Show a spinner on stderr while the model loads, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"Loading {label}…"):
+        yield
+
+
+def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
+    """Answer one question on stdout.
+
+    Returns:
+        The exit code: 0 when done, 130 when interrupted (the partial answer is printed).
+
+    Raises:
+        ChattuiError: Anything the user must fix, reported by the caller as one line.
+    """
+    prompt = compose_prompt(request.prompt, read_stdin(stdin))
+    paths = resolve_paths()
+    config = load_config(paths.config_file)
+    catalog = Catalog.load(paths.user_catalog, paths.models_dir)
+    model = catalog.choose(request.model, os.environ.get(MODEL_ENV), config.model)
+    options = request.sampling.over(config.sampling.over(model.spec.sampling)).resolve()
+    system = request.system if request.system is not None else config.system_prompt
+    engine = _open(model, request, config)
+    try:
+        writer = choose_writer(request, engine.model_id, engine.load_seconds)
+        reply = engine.stream(build_messages(system, prompt), options)
+        pieces = iter(reply)
+        interrupted = False
+        try:
+            for piece in pieces:
+                writer.write(piece)
+        except KeyboardInterrupt:
+            interrupted = True
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the partial answer print
+            reply.stop()
+            pieces.close()
+        stats = reply.stats
+        writer.finish(stats)
+        if request.stats:
+            print(describe_stats(stats, engine.load_seconds), file=sys.stderr)
+        return EXIT_INTERRUPTED if interrupted else 0
+    finally:
+        engine.close()
+
+
+def _open(model: ResolvedModel, request: AskRequest, config: Config) -> Engine:
+    from chattui.engine.base import EngineSettings, open_engine
+
+    settings = EngineSettings(
+        n_ctx=request.n_ctx or config.context_size,
+        threads=config.threads,
+        gpu_layers=config.gpu_layers,
+        verbose=request.verbose,
+    )
+    with _loading_status(model.spec.name):
+        return open_engine(model, settings)

@@ -1,0 +1,143 @@
+"""The user's settings: the ``Config`` dataclass and loading ``config.toml``.
+
+A bad file is reported as one line naming the file, the key, what was found and what is allowed;
+loading never writes to the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chattui.errors import ConfigError
+from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Settings from ``config.toml``; every field has a working default."""
+
+    model: str | None = None
+    """Default model: a catalog id, an alias or a path to a ``.gguf`` file."""
+    system_prompt: str | None = None
+    """System prompt for new chats."""
+    sampling: Sampling = field(default_factory=Sampling)
+    """Sampling defaults, layered over the model's own."""
+    context_size: int | None = None
+    """Context window in tokens; None uses the model's catalog value."""
+    threads: int | None = None
+    """CPU threads; None uses every core this process may run on."""
+    gpu_layers: int | None = None
+    """Layers to offload to the GPU; -1 all, 0 none, None all where supported."""
+    theme: str | None = None
+    """Textual theme of the TUI."""
+    save_history: bool = True
+    """Whether chats are saved to the conversation store."""
+
+
+def _limit_checker(limit: Limit) -> Callable[[object], object]:
+    return limit.check
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a string in quotes")
+    return value
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("true or false")
+    return value
+
+
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "model": _string,
+    "system_prompt": _string,
+    "context_size": _limit_checker(Limit(int, 256, 1_048_576)),
+    "threads": _limit_checker(Limit(int, 1, 1024)),
+    "gpu_layers": _limit_checker(Limit(int, -1, 100_000)),
+    "theme": _string,
+    "save_history": _boolean,
+    **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
+}
+"""Validator of each key; each raises ValueError describing what is allowed."""
+
+CONFIG_KEYS = tuple(_CHECKS)
+"""Every key config.toml may hold."""
+
+
+def _found(value: object) -> str:
+    text = repr(value) if not isinstance(value, bool) else str(value).lower()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validate_table(
+    table: dict[str, Any],
+    checks: dict[str, Callable[[object], object]],
+    where: str,
+) -> dict[str, Any]:
+    """Validate every key of a TOML table.
+
+    Args:
+        table: The parsed table.
+        checks: Validator for each allowed key.
+        where: How to name the place in errors, e.g. ``"/home/me/.config/chattui/config.toml"``.
+
+    Returns:
+        The validated (and converted) values.
+
+    Raises:
+        ConfigError: Naming the place, the key, what was found and what is allowed.
+    """
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        check = checks.get(key)
+        if check is None:
+            allowed = ", ".join(sorted(checks))
+            raise ConfigError(f"{where}: unknown key '{key}'; allowed keys: {allowed}")
+        try:
+            values[key] = check(value)
+        except ValueError as error:
+            raise ConfigError(
+                f"{where}: key '{key}' is {_found(value)}; allowed: {error}"
+            ) from None
+    return values
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, reporting any problem as one line naming the file.
+
+    Raises:
+        ConfigError: The file cannot be read or is not valid TOML.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read file: {error.strerror}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_config(path: Path) -> Config:
+    """Load ``config.toml``; a missing file gives the defaults.
+
+    Args:
+        path: The config file.
+
+    Raises:
+        ConfigError: The file is malformed or holds a bad value.
+    """
+    if not path.exists():
+        return Config()
+    values = validate_table(read_toml(path), _CHECKS, str(path))
+    sampling = Sampling.from_mapping(values)
+    plain = {k: v for k, v in values.items() if k not in SAMPLING_LIMITS}
+    return Config(sampling=sampling, **plain)

@@ -1,0 +1,1 @@
+"""Engines that turn a list of messages into a streamed reply."""

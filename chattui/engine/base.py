@@ -1,0 +1,196 @@
+"""The ``Engine`` protocol, what a turn reports, and ``open_engine`` to load one.
+
+An engine streams a reply for a message list through a ``Reply``: iterate it for text pieces,
+call ``stop()`` from any thread to end it early, read ``stats`` once it is exhausted.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from chattui.catalog import EngineKind, ResolvedModel
+from chattui.conversation import Message
+from chattui.sampling import GenerationOptions
+
+__all__ = [
+    "ContextFit",
+    "Engine",
+    "EngineSettings",
+    "FinishReason",
+    "GenerationOptions",
+    "Reply",
+    "TurnStats",
+    "open_engine",
+]
+
+
+class FinishReason(enum.StrEnum):
+    """Why a reply ended."""
+
+    STOP = "stop"
+    """The model ended its turn."""
+    LENGTH = "length"
+    """The reply reached ``max_tokens`` or the context filled up."""
+    STOPPED = "stopped"
+    """The user stopped it."""
+    ERROR = "error"
+    """The engine failed mid-reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFit:
+    """The messages that will be sent after fitting them into the context window."""
+
+    messages: tuple[Message, ...]
+    """The messages kept, in order."""
+    dropped: int
+    """How many of the oldest messages were left out to make room."""
+    prompt_tokens: int
+    """Tokens of the kept messages as the model sees them (template included)."""
+    reply_budget: int
+    """Tokens kept free for the reply when planning."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStats:
+    """What one reply cost and how it ended."""
+
+    prompt_tokens: int
+    """Tokens in the prompt."""
+    prompt_evaluated: int
+    """Prompt tokens actually computed (the rest were reused from the KV cache)."""
+    completion_tokens: int
+    """Tokens generated."""
+    time_to_first_token: float
+    """Seconds from the request to the first generated token (or to the end, if none)."""
+    decode_seconds: float
+    """Seconds spent generating after the first token."""
+    finish_reason: FinishReason
+    """Why the reply ended."""
+    dropped_messages: int
+    """Oldest messages left out to fit the context."""
+    seed: int
+    """Random seed the reply was sampled with."""
+
+    @property
+    def decode_tps(self) -> float:
+        """Generated tokens per second after the first token (0 when too short to tell)."""
+        if self.completion_tokens < 2 or self.decode_seconds <= 0:
+            return 0.0
+        return (self.completion_tokens - 1) / self.decode_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How to load a model; None values mean "chattui's default"."""
+
+    n_ctx: int | None = None
+    """Context size; None takes the catalog's value."""
+    threads: int | None = None
+    """CPU threads; None uses every usable core."""
+    gpu_layers: int | None = None
+    """Layers to offload; None offloads all where the build supports it."""
+    verbose: bool = False
+    """Let llama.cpp's log reach stderr."""
+
+
+class Reply:
+    """A reply being generated: an iterator of text pieces that can be stopped."""
+
+    def __init__(self, fit: ContextFit, run: Callable[[Reply], Iterator[str]]) -> None:
+        """Wrap an engine's generator.
+
+        Args:
+            fit: The messages the reply is generated from.
+            run: Called once with this reply; yields text and calls ``finish`` before it ends.
+        """
+        self.fit = fit
+        self._run = run
+        self._stop = threading.Event()
+        self._stats: TurnStats | None = None
+        self.text = ""
+        """Everything yielded so far."""
+
+    def __iter__(self) -> Generator[str, None, None]:
+        pieces = self._run(self)
+        try:
+            for piece in pieces:
+                self.text += piece
+                yield piece
+        finally:
+            # Leaving early (a break, Ctrl+C) must still end the engine's loop and its stats.
+            if isinstance(pieces, Generator):
+                pieces.close()
+
+    def stop(self) -> None:
+        """Ask the engine to stop; safe to call from any thread."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether ``stop()`` was called."""
+        return self._stop.is_set()
+
+    def finish(self, stats: TurnStats) -> None:
+        """Record the turn's figures; called by the engine when the reply ends."""
+        self._stats = stats
+
+    @property
+    def stats(self) -> TurnStats:
+        """The turn's figures.
+
+        Raises:
+            RuntimeError: The reply has not been consumed to its end yet.
+        """
+        if self._stats is None:
+            raise RuntimeError("the reply has not finished")
+        return self._stats
+
+
+class Engine(Protocol):
+    """A loaded model that generates replies."""
+
+    model_id: str
+    """Catalog id of the loaded model."""
+    n_ctx: int
+    """Context window in tokens."""
+    load_seconds: float
+    """How long loading took."""
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Count the prompt tokens of ``messages`` as the model would see them."""
+        ...
+
+    def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
+        """Start a reply to ``messages``.
+
+        Raises:
+            ContextOverflowError: The newest message cannot fit even after dropping history.
+        """
+        ...
+
+    def close(self) -> None:
+        """Free the model."""
+        ...
+
+
+def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
+    """Load the engine for a resolved model (imports llama_cpp only when needed).
+
+    Raises:
+        ModelLoadError: The file cannot be loaded.
+    """
+    if model.spec.engine is EngineKind.SCRIPTED:
+        from chattui.engine.scripted import ScriptedEngine
+
+        return ScriptedEngine(list(model.spec.replies), model_id=model.spec.id,
+                              n_ctx=settings.n_ctx or model.spec.n_ctx)
+    from chattui.engine.llama import LlamaEngine
+
+    assert model.file is not None
+    return LlamaEngine(Path(model.file), model.spec, settings)

@@ -1,0 +1,309 @@
+"""LlamaEngine: replies from a GGUF model run in-process by llama-cpp-python.
+
+The only module that imports ``llama_cpp``. It renders the GGUF's own chat template, reuses the
+KV cache across turns (only new tokens are evaluated), evaluates long prompts in stoppable chunks,
+and keeps llama.cpp's log off the terminal without touching the process's file descriptors.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gc
+import contextlib
+import ctypes
+import io
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from chattui.catalog import KNOWN_CHAT_FORMATS, ModelSpec
+from chattui.conversation import Message
+from chattui.engine.base import (
+    EngineSettings,
+    FinishReason,
+    Reply,
+    TurnStats,
+)
+from chattui.engine.context import fit_messages
+from chattui.errors import GenerationError, ModelLoadError
+from chattui.sampling import GenerationOptions
+
+GGUF_MAGIC = b"GGUF"
+
+PROMPT_CHUNK = 128
+"""Prompt tokens evaluated between two checks for stop: about half a second on two cores for a
+small model, at under a tenth of the throughput a 512-token batch would have."""
+
+_log_callback: Any = None
+"""The ctypes log callback installed in llama.cpp; kept referenced so it is never collected."""
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (respects affinity masks and container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS has no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def route_llama_logs(verbose: bool) -> None:
+    """Send llama.cpp's log to stderr when verbose, else drop it.
+
+    This replaces llama-cpp-python's ``verbose=False`` trick of redirecting file descriptors 1
+    and 2, which would blank a running Textual app.
+    """
+    global _log_callback
+    import llama_cpp
+
+    def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if verbose:
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+    _log_callback = llama_cpp.llama_log_callback(forward)
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+def check_gguf(path: Path) -> None:
+    """Check that ``path`` is a readable GGUF file.
+
+    Raises:
+        ModelLoadError: It cannot be read or does not carry the GGUF signature.
+    """
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:
+        raise ModelLoadError(f"cannot read model file {path}: {error.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(
+            f"{path} is not a GGUF model file (no GGUF signature); use a .gguf file"
+        )
+
+
+class LlamaEngine:
+    """A GGUF model loaded once and kept for a whole chat."""
+
+    def __init__(self, path: Path, spec: ModelSpec, settings: EngineSettings) -> None:
+        """Load the model.
+
+        Args:
+            path: The GGUF file.
+            spec: Its catalog entry (context size, chat format override).
+            settings: Overrides of context size, threads and GPU offload.
+
+        Raises:
+            ModelLoadError: The file is not a loadable GGUF.
+        """
+        check_gguf(path)
+        import llama_cpp
+
+        route_llama_logs(settings.verbose)
+        self.model_id = spec.id
+        self.path = path
+        started = time.perf_counter()
+        threads = settings.threads or usable_cores()
+        gpu_layers = settings.gpu_layers
+        if gpu_layers is None:
+            gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        requested_ctx = settings.n_ctx or spec.n_ctx
+        params: dict[str, Any] = {
+            "n_ctx": requested_ctx,
+            "n_threads": threads,
+            "n_threads_batch": threads,
+            "n_gpu_layers": gpu_layers,
+            "flash_attn": True,
+            "logits_all": False,
+            # verbose=True keeps llama-cpp-python from redirecting fds 1 and 2; the log callback
+            # above and the stderr capture below decide what is shown.
+            "verbose": True,
+        }
+        self._llm = self._load(llama_cpp, path, params, settings.verbose)
+        trained = int(self._llm._model.n_ctx_train())
+        if trained > 0 and requested_ctx > trained:
+            # Beyond its trained length a model degrades: use what it was trained on.
+            self._llm.close()
+            params["n_ctx"] = trained
+            self._llm = self._load(llama_cpp, path, params, settings.verbose)
+        # From here on llama-cpp-python's own prints (cache hits...) follow the user's choice.
+        self._llm.verbose = settings.verbose
+        self.n_ctx = int(self._llm.n_ctx())
+        self.load_seconds = time.perf_counter() - started
+        self._vocab = self._llm._model.vocab
+        self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
+        self._format = self._make_formatter(llama_cpp, spec)
+
+    @staticmethod
+    def _load(llama_cpp: Any, path: Path, params: dict[str, Any], verbose: bool) -> Any:
+        captured = io.StringIO()
+        redirect = contextlib.nullcontext() if verbose else contextlib.redirect_stderr(captured)
+        try:
+            with redirect:
+                try:
+                    return llama_cpp.Llama(model_path=str(path), **params)
+                except ValueError:
+                    if not params.get("flash_attn"):
+                        raise
+                    params["flash_attn"] = False  # a backend without flash attention
+                    return llama_cpp.Llama(model_path=str(path), **params)
+        except (ValueError, RuntimeError) as error:
+            raise ModelLoadError(
+                f"llama.cpp cannot load {path} ({error}); the file may be truncated or of an "
+                "unsupported architecture: re-download it or run with --verbose for details"
+            ) from None
+
+    def _make_formatter(self, llama_cpp: Any, spec: ModelSpec) -> Callable[..., Any]:
+        from llama_cpp import llama_chat_format as formats
+
+        if spec.chat_format:
+            named = {
+                "chatml": formats.format_chatml,
+                "llama-2": formats.format_llama2,
+                "llama-3": formats.format_llama3,
+                "mistral-instruct": formats.format_mistral_instruct,
+                "gemma": formats.format_gemma,
+                "qwen": formats.format_qwen,
+                "zephyr": formats.format_zephyr,
+            }
+            formatter: Callable[..., Any] = named[spec.chat_format]
+            return formatter
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelLoadError(
+                f"{self.path.name} has no chat template; set chat_format in models.toml "
+                f"(one of: {', '.join(KNOWN_CHAT_FORMATS)})"
+            )
+        model = self._llm._model
+        eos, bos = self._llm.token_eos(), self._llm.token_bos()
+        jinja = formats.Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+        )
+        return jinja  # type: ignore[no-any-return]
+
+    def tokenize(self, messages: Sequence[Message]) -> list[int]:
+        """Render ``messages`` with the chat template and tokenize the prompt."""
+        try:
+            rendered = self._format(messages=[m.as_chat_dict() for m in messages])
+        except Exception as error:  # noqa: BLE001 - templates raise anything; report it
+            raise ModelLoadError(f"the chat template of {self.path.name} failed: {error}") from None
+        tokens: list[int] = self._llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        return tokens
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Count the prompt tokens of ``messages``, chat template included."""
+        return len(self.tokenize(messages))
+
+    def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
+        """Start a reply; see ``Engine.stream``."""
+        fit = fit_messages(messages, self.count_tokens, self.n_ctx, options.max_tokens)
+        return Reply(fit, lambda reply: self._generate(reply, options))
+
+    def _reuse_prefix(self, tokens: list[int]) -> int:
+        """Keep the cached tokens shared with ``tokens``; return how many are kept."""
+        llm = self._llm
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        shared = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            shared += 1
+        # Re-evaluate at least the last prompt token so fresh logits exist to sample from.
+        shared = min(shared, len(tokens) - 1)
+        if shared <= 0 or not llm._ctx.kv_cache_seq_rm(-1, shared, -1):
+            llm.reset()
+            return 0
+        llm.n_tokens = shared
+        return shared
+
+    def _generate(self, reply: Reply, options: GenerationOptions) -> Iterator[str]:
+        llm = self._llm
+        started = time.perf_counter()
+        tokens = self.tokenize(reply.fit.messages)
+        reused = self._reuse_prefix(tokens)
+        seed = options.seed if options.seed is not None else random.randrange(2**32 - 1)
+        completion = 0
+        evaluated = 0
+        first_token_at: float | None = None
+        finish = FinishReason.STOP
+
+        def stats() -> TurnStats:
+            now = time.perf_counter()
+            ttft = (first_token_at or now) - started
+            return TurnStats(
+                prompt_tokens=len(tokens),
+                prompt_evaluated=evaluated,
+                completion_tokens=completion,
+                time_to_first_token=ttft,
+                decode_seconds=now - (first_token_at or now),
+                finish_reason=finish,
+                dropped_messages=reply.fit.dropped,
+                seed=seed,
+            )
+
+        limit = options.max_tokens
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        generator: Generator[int, Any, None] | None = None
+        ended = False
+        try:
+            # Evaluate the new prompt tokens batch by batch so a stop lands between batches.
+            for index in range(reused, len(tokens), PROMPT_CHUNK):
+                if reply.stop_requested:
+                    finish = FinishReason.STOPPED
+                    return
+                batch = tokens[index : index + PROMPT_CHUNK]
+                llm.eval(batch)
+                evaluated += len(batch)
+            llm.set_seed(seed)
+            generator = llm.generate(
+                tokens,
+                temp=options.temperature,
+                top_p=options.top_p,
+                top_k=options.top_k,
+                min_p=options.min_p,
+                repeat_penalty=options.repeat_penalty,
+            )
+            for token in generator:
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                if self._is_eog(self._vocab, token):
+                    break
+                completion += 1
+                piece = decoder.decode(llm.detokenize([token]))
+                if piece:
+                    yield piece
+                if reply.stop_requested:
+                    finish = FinishReason.STOPPED
+                    break
+                if (limit is not None and completion >= limit) or llm.n_tokens + 1 >= self.n_ctx:
+                    finish = FinishReason.LENGTH
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield tail
+            ended = True
+        except RuntimeError as error:  # llama_decode failed (e.g. out of memory)
+            finish = FinishReason.ERROR
+            raise GenerationError(f"llama.cpp failed while generating: {error}") from None
+        finally:
+            if generator is not None:
+                generator.close()
+            if not ended and finish is FinishReason.STOP:
+                finish = FinishReason.STOPPED  # the consumer left early
+            reply.finish(stats())
+
+    def close(self) -> None:
+        """Free the model and its context now (safe to call twice)."""
+        if self._llm is None:
+            return
+        self._llm.close()
+        # Drop the last reference while the interpreter is whole: llama-cpp-python's __del__
+        # methods fail noisily when they only run at interpreter shutdown.
+        self._llm = None
+        gc.collect()

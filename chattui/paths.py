@@ -1,0 +1,81 @@
+"""Where chattui keeps its files: config, user catalog, data, database, models and cache.
+
+Every location comes from platformdirs, except that ``CHATTUI_HOME`` (when set) puts all of them
+under one folder, which is how tests and portable installs isolate chattui.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+APP_NAME = "chattui"
+HOME_ENV = "CHATTUI_HOME"
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """The folders and files chattui uses."""
+
+    config_dir: Path
+    """Holds ``config.toml`` and the user's ``models.toml``."""
+    data_dir: Path
+    """Holds the conversation database and downloaded models."""
+    cache_dir: Path
+    """Holds files that can be rebuilt."""
+
+    @property
+    def config_file(self) -> Path:
+        """The user's ``config.toml``."""
+        return self.config_dir / "config.toml"
+
+    @property
+    def user_catalog(self) -> Path:
+        """The user's ``models.toml``, merged over the shipped catalog."""
+        return self.config_dir / "models.toml"
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file of saved conversations."""
+        return self.data_dir / "chattui.db"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where downloaded model files go."""
+        return self.data_dir / "models"
+
+    def as_dict(self) -> dict[str, str]:
+        """Return every location by name, for ``chattui paths``."""
+        return {
+            "config": str(self.config_file),
+            "models_toml": str(self.user_catalog),
+            "data": str(self.data_dir),
+            "database": str(self.database),
+            "models": str(self.models_dir),
+            "cache": str(self.cache_dir),
+        }
+
+
+def resolve_paths(environ: Mapping[str, str] | None = None) -> Paths:
+    """Work out chattui's locations from the environment.
+
+    Args:
+        environ: Environment to read; ``os.environ`` when omitted.
+
+    Returns:
+        The locations; nothing is created on disk.
+    """
+    env = os.environ if environ is None else environ
+    home = env.get(HOME_ENV, "").strip()
+    if home:
+        root = Path(home).expanduser().absolute()
+        return Paths(root / "config", root / "data", root / "cache")
+    import platformdirs
+
+    return Paths(
+        Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+        Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+        Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
+    )

