@@ -7,7 +7,7 @@ loading never writes to the file.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ def _found(value: object) -> str:
 
 def validate_table(
     table: dict[str, Any],
-    checks: dict[str, Callable[[object], object]],
+    checks: Mapping[str, Callable[[object], object]],
     where: str,
 ) -> dict[str, Any]:
     """Validate every key of a TOML table.

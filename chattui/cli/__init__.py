@@ -36,9 +36,7 @@ ModelOption = Annotated[
 SystemOption = Annotated[
     str | None, typer.Option("--system", "-s", help="System prompt for this question.")
 ]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", help="Show llama.cpp's log on stderr.")
-]
+VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's log on stderr.")]
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
@@ -39,7 +39,7 @@ class AskRequest:
     """The prompt words joined (may be empty when stdin carries the prompt)."""
     model: str | None = None
     system: str | None = None
-    sampling: Sampling = Sampling()
+    sampling: Sampling = field(default_factory=Sampling)
     n_ctx: int | None = None
     as_json: bool = False
     output_format: OutputFormat = OutputFormat.AUTO

@@ -113,19 +113,23 @@ class Reply:
         self._run = run
         self._stop = threading.Event()
         self._stats: TurnStats | None = None
-        self.text = ""
-        """Everything yielded so far."""
+        self._pieces: list[str] = []
 
     def __iter__(self) -> Generator[str, None, None]:
         pieces = self._run(self)
         try:
             for piece in pieces:
-                self.text += piece
+                self._pieces.append(piece)
                 yield piece
         finally:
             # Leaving early (a break, Ctrl+C) must still end the engine's loop and its stats.
             if isinstance(pieces, Generator):
                 pieces.close()
+
+    @property
+    def text(self) -> str:
+        """Everything yielded so far."""
+        return "".join(self._pieces)
 
     def stop(self) -> None:
         """Ask the engine to stop; safe to call from any thread."""
@@ -188,8 +192,11 @@ def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
     if model.spec.engine is EngineKind.SCRIPTED:
         from chattui.engine.scripted import ScriptedEngine
 
-        return ScriptedEngine(list(model.spec.replies), model_id=model.spec.id,
-                              n_ctx=settings.n_ctx or model.spec.n_ctx)
+        return ScriptedEngine(
+            list(model.spec.replies),
+            model_id=model.spec.id,
+            n_ctx=settings.n_ctx or model.spec.n_ctx,
+        )
     from chattui.engine.llama import LlamaEngine
 
     assert model.file is not None

@@ -8,9 +8,9 @@ and keeps llama.cpp's log off the terminal without touching the process's file d
 from __future__ import annotations
 
 import codecs
-import gc
 import contextlib
 import ctypes
+import gc
 import io
 import os
 import random
@@ -30,9 +30,8 @@ from chattui.engine.base import (
 )
 from chattui.engine.context import fit_messages
 from chattui.errors import GenerationError, ModelLoadError
+from chattui.gguf import read_metadata, trained_context
 from chattui.sampling import GenerationOptions
-
-GGUF_MAGIC = b"GGUF"
 
 PROMPT_CHUNK = 128
 """Prompt tokens evaluated between two checks for stop: about half a second on two cores for a
@@ -67,23 +66,6 @@ def route_llama_logs(verbose: bool) -> None:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
-def check_gguf(path: Path) -> None:
-    """Check that ``path`` is a readable GGUF file.
-
-    Raises:
-        ModelLoadError: It cannot be read or does not carry the GGUF signature.
-    """
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as error:
-        raise ModelLoadError(f"cannot read model file {path}: {error.strerror}") from None
-    if magic != GGUF_MAGIC:
-        raise ModelLoadError(
-            f"{path} is not a GGUF model file (no GGUF signature); use a .gguf file"
-        )
-
-
 class LlamaEngine:
     """A GGUF model loaded once and kept for a whole chat."""
 
@@ -98,7 +80,7 @@ class LlamaEngine:
         Raises:
             ModelLoadError: The file is not a loadable GGUF.
         """
-        check_gguf(path)
+        metadata = read_metadata(path)
         import llama_cpp
 
         route_llama_logs(settings.verbose)
@@ -110,24 +92,30 @@ class LlamaEngine:
         if gpu_layers is None:
             gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
         requested_ctx = settings.n_ctx or spec.n_ctx
+        trained = trained_context(metadata)
+        if trained is not None:
+            # Beyond its trained length a model degrades: never ask for more.
+            requested_ctx = min(requested_ctx, trained)
         params: dict[str, Any] = {
             "n_ctx": requested_ctx,
             "n_threads": threads,
             "n_threads_batch": threads,
             "n_gpu_layers": gpu_layers,
-            "flash_attn": True,
+            # Flash attention pays off on GPUs; on CPUs it measured slower here, more so as the
+            # context grows (bench/turns.py: 1.79x vs 1.28x eval time from 100 to 1200 tokens).
+            "flash_attn": gpu_layers != 0,
             "logits_all": False,
             # verbose=True keeps llama-cpp-python from redirecting fds 1 and 2; the log callback
             # above and the stderr capture below decide what is shown.
             "verbose": True,
         }
         self._llm = self._load(llama_cpp, path, params, settings.verbose)
-        trained = int(self._llm._model.n_ctx_train())
-        if trained > 0 and requested_ctx > trained:
-            # Beyond its trained length a model degrades: use what it was trained on.
-            self._llm.close()
-            params["n_ctx"] = trained
-            self._llm = self._load(llama_cpp, path, params, settings.verbose)
+        self.flash_attn = bool(params["flash_attn"])
+        """Whether flash attention is on (GPU offload only)."""
+        self.threads = threads
+        """CPU threads used for prompt and decode."""
+        self.gpu_layers = gpu_layers
+        """Layers offloaded to the GPU (-1: all)."""
         # From here on llama-cpp-python's own prints (cache hits...) follow the user's choice.
         self._llm.verbose = settings.verbose
         self.n_ctx = int(self._llm.n_ctx())
@@ -135,6 +123,7 @@ class LlamaEngine:
         self._vocab = self._llm._model.vocab
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
         self._format = self._make_formatter(llama_cpp, spec)
+        self._last_tokens: tuple[tuple[Message, ...], list[int]] | None = None
 
     @staticmethod
     def _load(llama_cpp: Any, path: Path, params: dict[str, Any], verbose: bool) -> Any:
@@ -183,10 +172,13 @@ class LlamaEngine:
             eos_token=model.token_get_text(eos) if eos != -1 else "",
             bos_token=model.token_get_text(bos) if bos != -1 else "",
         )
-        return jinja  # type: ignore[no-any-return]
+        return jinja
 
     def tokenize(self, messages: Sequence[Message]) -> list[int]:
         """Render ``messages`` with the chat template and tokenize the prompt."""
+        key = tuple(messages)
+        if self._last_tokens is not None and self._last_tokens[0] == key:
+            return self._last_tokens[1]  # planning the context just tokenized these
         try:
             rendered = self._format(messages=[m.as_chat_dict() for m in messages])
         except Exception as error:  # noqa: BLE001 - templates raise anything; report it
@@ -194,6 +186,7 @@ class LlamaEngine:
         tokens: list[int] = self._llm.tokenize(
             rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
         )
+        self._last_tokens = (key, tokens)
         return tokens
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
@@ -227,10 +220,11 @@ class LlamaEngine:
         started = time.perf_counter()
         tokens = self.tokenize(reply.fit.messages)
         reused = self._reuse_prefix(tokens)
-        seed = options.seed if options.seed is not None else random.randrange(2**32 - 1)
+        seed = options.seed if options.seed is not None else random.randrange(2**32 - 1)  # noqa: S311 - a sampling seed
         completion = 0
         evaluated = 0
         first_token_at: float | None = None
+        last_token_at: float | None = None
         finish = FinishReason.STOP
 
         def stats() -> TurnStats:
@@ -241,7 +235,7 @@ class LlamaEngine:
                 prompt_evaluated=evaluated,
                 completion_tokens=completion,
                 time_to_first_token=ttft,
-                decode_seconds=now - (first_token_at or now),
+                decode_seconds=(last_token_at or now) - (first_token_at or now),
                 finish_reason=finish,
                 dropped_messages=reply.fit.dropped,
                 seed=seed,
@@ -270,8 +264,9 @@ class LlamaEngine:
                 repeat_penalty=options.repeat_penalty,
             )
             for token in generator:
+                last_token_at = time.perf_counter()
                 if first_token_at is None:
-                    first_token_at = time.perf_counter()
+                    first_token_at = last_token_at
                 if self._is_eog(self._vocab, token):
                     break
                 completion += 1

@@ -67,6 +67,7 @@ class ScriptedEngine:
     def _run(self, reply: Reply, text: str, options: GenerationOptions) -> Iterator[str]:
         started = time.perf_counter()
         first: float | None = None
+        last: float | None = None
         count = 0
         finish = FinishReason.STOP
         ended = False
@@ -80,7 +81,8 @@ class ScriptedEngine:
                     break
                 if self.delay:
                     time.sleep(self.delay)
-                first = first or time.perf_counter()
+                last = time.perf_counter()
+                first = first or last
                 count += 1
                 yield piece
             ended = True
@@ -94,7 +96,7 @@ class ScriptedEngine:
                     prompt_evaluated=reply.fit.prompt_tokens,
                     completion_tokens=count,
                     time_to_first_token=(first or now) - started,
-                    decode_seconds=now - (first or now),
+                    decode_seconds=(last or now) - (first or now),
                     finish_reason=finish,
                     dropped_messages=reply.fit.dropped,
                     seed=options.seed or 0,

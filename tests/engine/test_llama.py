@@ -21,7 +21,8 @@ GREEDY = GenerationOptions(temperature=0.0, max_tokens=24, seed=1)
 
 
 def test_streams_a_reply(engine: LlamaEngine) -> None:
-    reply = engine.stream([Message(Role.USER, "What is the capital of France?")], GREEDY)
+    question = "What is the capital city of France? Answer in one word."
+    reply = engine.stream([Message(Role.USER, question)], GREEDY)
     pieces = list(reply)
     assert len(pieces) > 1 and "".join(pieces) == reply.text
     assert "Paris" in reply.text
@@ -48,7 +49,9 @@ def test_follow_up_evaluates_only_new_tokens(engine: LlamaEngine) -> None:
     history += [Message(Role.ASSISTANT, answer), Message(Role.USER, "Name another one.")]
     second = engine.stream(history, GREEDY)
     "".join(second)
-    new_tokens = second.stats.prompt_tokens - first.stats.prompt_tokens - first.stats.completion_tokens
+    new_tokens = (
+        second.stats.prompt_tokens - first.stats.prompt_tokens - first.stats.completion_tokens
+    )
     # Only the new user turn (plus a token or two of template seam) is computed.
     assert second.stats.prompt_evaluated <= new_tokens + 4
     assert second.stats.prompt_evaluated < second.stats.prompt_tokens / 2
@@ -144,7 +147,7 @@ def test_truncated_gguf(tmp_path: Path, demo_path: Path) -> None:
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(demo_path.read_bytes()[:2_000_000])
     spec = ModelSpec(id="cut", name="cut", file="cut.gguf")
-    with pytest.raises(ModelLoadError, match="llama.cpp cannot load"):
+    with pytest.raises(ModelLoadError, match=r"llama\.cpp cannot load"):
         open_engine(ResolvedModel(spec, cut), EngineSettings())
 
 

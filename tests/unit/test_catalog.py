@@ -25,8 +25,17 @@ def test_shipped_catalog_has_demo_first_and_next_models(chattui_home: Path) -> N
     catalog = load(chattui_home)
     ids = [spec.id for spec in catalog]
     assert ids[0] == "smollm2-135m"
-    for wanted in ("qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "llama3.2-1b", "llama3.2-3b",
-                   "smollm2-360m", "smollm2-1.7b", "phi3.5-mini", "gemma2-2b"):
+    for wanted in (
+        "qwen2.5-0.5b",
+        "qwen2.5-1.5b",
+        "qwen2.5-3b",
+        "llama3.2-1b",
+        "llama3.2-3b",
+        "smollm2-360m",
+        "smollm2-1.7b",
+        "phi3.5-mini",
+        "gemma2-2b",
+    ):
         spec = catalog.get(wanted)
         assert spec is not None and spec.url and spec.url.startswith("https://"), wanted
         assert spec.sha256 is None and spec.size is None  # never invented
@@ -61,7 +70,9 @@ def test_unknown_id_lists_known(chattui_home: Path) -> None:
 
 
 def test_not_installed_says_where_to_get_it(chattui_home: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match=r"'qwen2.5-0.5b' is not installed; download https"):
+    with pytest.raises(
+        ModelNotFoundError, match=r"'qwen2.5-0.5b' is not installed; download https"
+    ):
         load(chattui_home).resolve("qwen2.5-0.5b")
 
 

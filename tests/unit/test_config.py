@@ -56,9 +56,7 @@ save_history = false
         ("temperature = nan\n", "allowed: a number from 0.0 to 5.0"),
     ],
 )
-def test_bad_config_is_one_line_and_file_untouched(
-    tmp_path: Path, text: str, message: str
-) -> None:
+def test_bad_config_is_one_line_and_file_untouched(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "config.toml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message) as caught:

@@ -49,7 +49,9 @@ def test_without_system_prompt() -> None:
 def test_single_message_too_long() -> None:
     count = ScriptedEngine([]).count_tokens
     messages = [Message(S, "sys"), Message(U, "word " * 5000)]
-    with pytest.raises(ContextOverflowError, match=r"needs 5,010 tokens but the context holds 1,024 with 256 kept"):
+    with pytest.raises(
+        ContextOverflowError, match=r"needs 5,010 tokens but the context holds 1,024 with 256 kept"
+    ):
         fit_messages(messages, count, 1024, None)
 
 

@@ -48,7 +48,10 @@ def test_json_writer_fields_and_c1_escaped() -> None:
     assert "\x9b" not in raw and "\x1b" not in raw
     doc = json.loads(raw)
     assert doc["text"] == HOSTILE and doc["model"] == "m" and doc["finish_reason"] == "stop"
-    assert doc["usage"] == {"prompt_tokens": 10, "prompt_tokens_evaluated": 4,
-                            "completion_tokens": 3}
+    assert doc["usage"] == {
+        "prompt_tokens": 10,
+        "prompt_tokens_evaluated": 4,
+        "completion_tokens": 3,
+    }
     assert doc["timings"]["decode_tokens_per_second"] == 10.0
     assert json.loads(json_safe(json.dumps("\x7f", ensure_ascii=False))) == "\x7f"

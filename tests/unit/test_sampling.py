@@ -14,8 +14,16 @@ def test_layers_resolve_in_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("temperature", -1), ("top_p", 1.5), ("top_k", 1.5), ("seed", -2),
-                        ("max_tokens", 0), ("min_p", True), ("repeat_penalty", "1")],
+    ("name", "value"),
+    [
+        ("temperature", -1),
+        ("top_p", 1.5),
+        ("top_k", 1.5),
+        ("seed", -2),
+        ("max_tokens", 0),
+        ("min_p", True),
+        ("repeat_penalty", "1"),
+    ],
 )
 def test_rejects(name: str, value: object) -> None:
     with pytest.raises(ValueError, match="from"):

@@ -1,0 +1,106 @@
+"""Decode speed: chattui's engine vs a bare llama-cpp-python loop, and chattui's defaults vs
+llama-cpp-python's out-of-the-box defaults, interleaved in one run on the demo model.
+
+Run: python -m bench.throughput [--reps 5] [--tokens 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from bench.common import demo_model, median
+from chattui.conversation import Message, Role
+from chattui.engine.base import EngineSettings
+from chattui.engine.llama import LlamaEngine, usable_cores
+from chattui.sampling import GenerationOptions
+
+PROMPT = [Message(Role.USER, "Write a long, detailed story about a lighthouse keeper.")]
+SEED = 11
+
+
+def bare_decode_tps(llm: Any, tokens: list[int], limit: int, options: GenerationOptions) -> float:
+    """Decode tokens/s of the plain llama-cpp-python generate loop (first to last token)."""
+    import llama_cpp
+
+    llm.reset()
+    llm.set_seed(SEED)
+    first = last = 0.0
+    count = 0
+    vocab = llm._model.vocab
+    for token in llm.generate(
+        tokens,
+        temp=options.temperature,
+        top_p=options.top_p,
+        top_k=options.top_k,
+        min_p=options.min_p,
+        repeat_penalty=options.repeat_penalty,
+    ):
+        now = time.perf_counter()
+        if count == 0:
+            first = now
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            break
+        llm.detokenize([token])
+        count += 1
+        last = now
+        if count >= limit:
+            break
+    return (count - 1) / (last - first)
+
+
+def engine_decode_tps(engine: LlamaEngine, options: GenerationOptions) -> float:
+    """Decode tokens/s through chattui's engine, from a fresh cache like the bare loop."""
+    engine._llm.reset()
+    reply = engine.stream(PROMPT, options)
+    for _ in reply:
+        pass
+    return reply.stats.decode_tps
+
+
+def main() -> None:
+    """Run the comparisons and print their ratios."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=200)
+    args = parser.parse_args()
+
+    import llama_cpp
+
+    model = demo_model()
+    assert model.file is not None
+    engine = LlamaEngine(model.file, model.spec, EngineSettings())
+    options = GenerationOptions(temperature=0.8, seed=SEED, max_tokens=args.tokens)
+    tokens = engine.tokenize(PROMPT)
+    threads = usable_cores()
+    same = llama_cpp.Llama(
+        str(model.file),
+        n_ctx=engine.n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        flash_attn=engine.flash_attn,
+        verbose=False,
+    )
+    stock = llama_cpp.Llama(str(model.file), verbose=False)  # llama-cpp-python's defaults
+
+    runs: dict[str, list[float]] = {"engine": [], "bare": [], "stock": []}
+    for _ in range(args.reps):  # interleaved, so drift in machine load hits all three alike
+        runs["engine"].append(engine_decode_tps(engine, options))
+        runs["bare"].append(bare_decode_tps(same, tokens, args.tokens, options))
+        runs["stock"].append(bare_decode_tps(stock, tokens, args.tokens, options))
+
+    eng, bare, stock_tps = (median(runs[k]) for k in ("engine", "bare", "stock"))
+    print(f"model: {model.spec.id}, {args.tokens} tokens, {args.reps} interleaved reps")
+    print(f"chattui engine          {eng:7.1f} tok/s (median)")
+    print(f"bare generate loop      {bare:7.1f} tok/s (same settings: n_ctx, {threads} threads)")
+    print(
+        f"llama-cpp-python stock  {stock_tps:7.1f} tok/s (n_ctx=512, {stock.n_threads} thread(s))"
+    )
+    print(f"engine / bare loop      {eng / bare:.3f}  (target >= 0.97)")
+    print(f"chattui defaults / stock defaults  {eng / stock_tps:.3f}  (target >= 1.4)")
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()

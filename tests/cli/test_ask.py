@@ -1,0 +1,236 @@
+"""``chattui ask`` through the real entry point: pipes, terminals, stdin, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import HOSTILE_REPLY, chattui_cmd, run, run_on_tty
+
+SEEDED = ("--seed", "7", "--temperature", "0")
+
+
+def test_pipe_output_is_exactly_the_model_text(demo_path: Path) -> None:
+    as_json = run("ask", "What is the capital of France?", *SEEDED, "--max-tokens", "20", "--json")
+    assert as_json.code == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    plain = run("ask", "What is the capital of France?", *SEEDED, "--max-tokens", "20")
+    assert plain.code == 0 and plain.stderr == ""
+    assert plain.stdout == doc["text"] + "\n"
+    assert plain.stdout.strip()
+
+
+def test_json_fields() -> None:
+    result = run("ask", "Say hello.", "--json", "--max-tokens", "8", "--seed", "1")
+    assert result.code == 0
+    doc = json.loads(result.stdout)
+    assert doc["model"] == "smollm2-135m"
+    assert doc["finish_reason"] in ("stop", "length")
+    assert doc["usage"]["prompt_tokens"] > 0 and 0 < doc["usage"]["completion_tokens"] <= 8
+    assert doc["timings"]["load_seconds"] > 0 and doc["timings"]["time_to_first_token"] > 0
+    assert "decode_tokens_per_second" in doc["timings"] and doc["seed"] == 1
+
+
+def test_terminal_gets_markdown(demo_path: Path) -> None:
+    result = run_on_tty(
+        "ask",
+        "Write a Python function that adds two numbers, in a code block.",
+        *SEEDED,
+        "--max-tokens",
+        "80",
+    )
+    assert result.code == 0, result.stderr
+    assert "\x1b[" in result.stdout  # styled
+    assert "def" in result.stdout and "```" not in result.stdout  # fences rendered, not shown
+
+
+def test_format_plain_on_terminal() -> None:
+    result = run_on_tty("ask", "Say hi.", "--format", "plain", "--max-tokens", "5")
+    assert result.code == 0 and "\x1b[" not in result.stdout.replace("\x1b[?25", "")
+
+
+def test_stdin_then_question(scripted_models: Path) -> None:
+    result = run("ask", "-m", "echo", "summarize", stdin=b"line one\nline two\n")
+    assert result.stdout == "line one\nline two\n\nsummarize\n"
+
+
+def test_stdin_alone_is_the_prompt(scripted_models: Path) -> None:
+    assert run("ask", "-m", "echo", stdin=b"what is 2+2\n").stdout == "what is 2+2\n"
+
+
+def test_bare_chattui_with_piped_stdin_asks(scripted_models: Path) -> None:
+    result = run("-m", "echo", stdin=b"hi there")
+    assert (result.code, result.stdout) == (0, "hi there\n")
+
+
+def test_bare_chattui_pipe_real_model() -> None:
+    result = run(stdin=b"What is 2+2? Answer with a number.")
+    assert result.code == 0 and result.stdout.strip() and result.stderr == ""
+
+
+def test_undecodable_stdin_is_replaced(scripted_models: Path) -> None:
+    result = run("ask", "-m", "echo", stdin=b"caf\xe9 \xff ok")
+    assert result.code == 0 and result.stdout == "caf\ufffd \ufffd ok\n"
+
+
+def test_multiword_prompt(scripted_models: Path) -> None:
+    assert run("ask", "-m", "echo", "two", "words").stdout == "two words\n"
+
+
+def test_empty_prompt_is_usage_error() -> None:
+    for stdin in (b"", b"  \n\n"):
+        result = run("ask", stdin=stdin)
+        assert result.code == 2
+        assert result.stderr.count("\n") == 1 and "nothing to ask" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--temperature", "9"), "--temperature 9.0: allowed: a number from 0.0 to 5.0"),
+        (("--top-p", "2"), "--top-p"),
+        (("--max-tokens", "0"), "--max-tokens"),
+        (("--ctx", "5"), "--ctx 5: allowed: a whole number from 256"),
+    ],
+)
+def test_bad_options_are_usage_errors(args: tuple[str, ...], message: str) -> None:
+    result = run("ask", "hi", *args)
+    assert result.code == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_model_id() -> None:
+    result = run("ask", "-m", "gpt-17", "hi")
+    assert result.code == 1 and result.stdout == ""
+    assert result.stderr.startswith("chattui: unknown model 'gpt-17'")
+    assert result.stderr.count("\n") == 1
+
+
+def test_model_from_environment(scripted_models: Path) -> None:
+    result = run("ask", "hello", env={"CHATTUI_MODEL": "echo"})
+    assert result.stdout == "hello\n"
+
+
+def test_model_from_config(scripted_models: Path, chattui_home: Path) -> None:
+    (chattui_home / "config" / "config.toml").write_text('model = "echo"\n')
+    assert run("ask", "from config").stdout == "from config\n"
+
+
+def test_config_error_is_one_line(chattui_home: Path) -> None:
+    config = chattui_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("temperature = 'hot'\n")
+    result = run("ask", "hi")
+    assert result.code == 1 and result.stderr.count("\n") == 1
+    assert str(config) in result.stderr and "temperature" in result.stderr
+    assert config.read_text() == "temperature = 'hot'\n"
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    result = run("ask", "-m", str(tmp_path / "gone.gguf"), "hi")
+    assert result.code == 1 and "model file not found" in result.stderr
+
+
+def test_catalog_entry_whose_file_is_missing(chattui_home: Path, tmp_path: Path) -> None:
+    catalog = chattui_home / "config" / "models.toml"
+    catalog.parent.mkdir(parents=True)
+    catalog.write_text(f'[[models]]\nid = "lost"\npath = "{tmp_path / "lost.gguf"}"\n')
+    result = run("ask", "-m", "lost", "hi")
+    assert result.code == 1 and "model 'lost' is not installed" in result.stderr
+
+
+def test_corrupt_gguf(tmp_path: Path, demo_path: Path) -> None:
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(b"\x00" * 1000)
+    result = run("ask", "-m", str(garbage), "hi")
+    assert result.code == 1 and "is not a GGUF model file" in result.stderr
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(demo_path.read_bytes()[:3_000_000])
+    result = run("ask", "-m", str(cut), "hi")
+    assert result.code == 1 and "cannot load" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_model_markup_and_escapes_on_terminal(scripted_models: Path) -> None:
+    for fmt in ("markdown", "plain"):
+        result = run_on_tty("ask", "-m", "hostile", "go", "--format", fmt)
+        assert result.code == 0
+        assert "[bold]x[/bold]" in result.stdout
+        assert "\x1b[31m" not in result.stdout and "\x9b" not in result.stdout
+        assert "\x07" not in result.stdout and "␛[31m" in result.stdout
+
+
+def test_model_escapes_pass_through_a_pipe_exactly(scripted_models: Path) -> None:
+    result = run("ask", "-m", "hostile", "go")
+    assert result.stdout == HOSTILE_REPLY + "\n"
+    doc = json.loads(run("ask", "-m", "hostile", "go", "--json").stdout)
+    assert doc["text"] == HOSTILE_REPLY
+
+
+def test_stats_on_stderr() -> None:
+    result = run("ask", "hi", "--max-tokens", "4", "--stats")
+    assert result.code == 0 and "tok/s" in result.stderr and "evaluated" in result.stderr
+
+
+def test_ctrl_c_exits_130_with_partial_answer() -> None:
+    process = subprocess.Popen(
+        chattui_cmd("ask", "Write a very long story about a dragon.", "--max-tokens", "2000"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    first = process.stdout.read(20)  # the answer has started streaming
+    assert first
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert b"Traceback" not in err
+    assert (first + rest).endswith(b"\n") and len(first + rest) > 20
+
+
+def test_broken_pipe_is_quiet() -> None:
+    shell = f"{' '.join(chattui_cmd())} ask 'Count from one to two hundred.' | head -c 5"
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, timeout=120)
+    assert b"Traceback" not in result.stderr and b"BrokenPipe" not in result.stderr
+
+
+def test_version_and_help_do_not_import_engine_or_ui() -> None:
+    probe = (
+        "import sys\n"
+        "from chattui.cli import app\n"
+        "for args in (['--help'], ['ask', '--help'], ['--version'], ['paths']):\n"
+        "    try:\n"
+        "        app(args)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('LOADED', [m for m in ('llama_cpp', 'textual', 'numpy') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert "LOADED []" in result.stdout
+    version = run("--version")
+    assert version.code == 0 and version.stdout.startswith("chattui ")
+
+
+def test_console_script_installed() -> None:
+    script = shutil.which("chattui", path=str(Path(sys.executable).parent))
+    assert script is not None
+    result = subprocess.run([script, "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("chattui ")
+
+
+def test_paths_json_follows_home(chattui_home: Path) -> None:
+    result = run("paths", "--json")
+    doc = json.loads(result.stdout)
+    assert doc["config"] == str(chattui_home / "config" / "config.toml")
+    assert doc["database"] == str(chattui_home / "data" / "chattui.db")
+    assert doc["models"] == str(chattui_home / "data" / "models")
+    assert not chattui_home.exists()  # looking creates nothing
