@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from chattui import __version__
+from chattui.cli.ask import AskRequest
 from chattui.cli.output import OutputFormat
 from chattui.errors import ChattuiError, UsageError
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
@@ -69,10 +70,7 @@ def root(
     if ctx.invoked_subcommand is not None:
         return
     if sys.stdin is not None and not sys.stdin.isatty():
-        from chattui.cli.ask import AskRequest, run_ask
-
-        request = AskRequest(model=model, system=system, verbose=verbose)
-        raise typer.Exit(run_ask(request, sys.stdin))
+        _ask(AskRequest(model=model, system=system, verbose=verbose))
     typer.echo(ctx.get_help())
 
 
@@ -102,8 +100,6 @@ def ask(
     verbose: VerboseOption = False,
 ) -> None:
     """Answer one question and exit: `chattui ask "..."`, `cat file | chattui ask "summarize"`."""
-    from chattui.cli.ask import AskRequest, run_ask
-
     values = {
         "temperature": temperature,
         "top_p": top_p,
@@ -126,7 +122,7 @@ def ask(
         stats=stats,
         verbose=verbose,
     )
-    raise typer.Exit(run_ask(request, sys.stdin))
+    _ask(request)
 
 
 @app.command()
@@ -145,6 +141,10 @@ def paths(
         typer.echo(f"{name:<{width}}  {where}")
 
 
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+
 def main() -> None:
     """Run the CLI, reporting chattui's errors as one line on stderr."""
     try:
@@ -156,4 +156,15 @@ def main() -> None:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(141)
+        sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _ask(request: AskRequest) -> None:
+    """Run ``ask``; Ctrl+C before the reply streams (loading, reading stdin) exits 130."""
+    from chattui.cli.ask import run_ask
+
+    try:
+        code = run_ask(request, sys.stdin)
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    raise typer.Exit(code)

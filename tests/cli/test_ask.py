@@ -234,3 +234,21 @@ def test_paths_json_follows_home(chattui_home: Path) -> None:
     assert doc["database"] == str(chattui_home / "data" / "chattui.db")
     assert doc["models"] == str(chattui_home / "data" / "models")
     assert not chattui_home.exists()  # looking creates nothing
+
+
+def test_ctrl_c_while_reading_stdin_exits_130() -> None:
+    process = subprocess.Popen(
+        chattui_cmd("ask", "summarize"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # started and blocked reading the open pipe
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and b"Traceback" not in err
+
+
+def test_unknown_option_is_usage_error() -> None:
+    result = run("ask", "--frobnicate", "hi")
+    assert result.code == 2 and "No such option" in result.stderr
