@@ -1,9 +1,15 @@
-"""Conversation domain types: roles and messages. Pure stdlib, imported by every layer."""
+"""Conversation domain types: roles, messages, what produced a reply, saved conversations.
+
+Pure stdlib, imported by every layer.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 
 class Role(enum.StrEnum):
@@ -14,15 +20,108 @@ class Role(enum.StrEnum):
     ASSISTANT = "assistant"
 
 
+def utc_now() -> str:
+    """The current time as UTC ISO-8601 with microseconds (sorts as text)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyInfo:
+    """What produced a reply and what it cost."""
+
+    model_id: str
+    """Catalog id of the model."""
+    model_file: str | None = None
+    """File name of the GGUF."""
+    model_size: int | None = None
+    """Size of the GGUF in bytes."""
+    model_sha256: str | None = None
+    """Checksum of the GGUF, when known."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """Sampling settings used, seed included."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    time_to_first_token: float | None = None
+    """Seconds."""
+    decode_tps: float | None = None
+    """Tokens per second."""
+    finish_reason: str | None = None
+    """stop, length, stopped or error; None while the reply is being written (or was cut off
+    by a killed process)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One message of a chat as the model sees it."""
+    """One message of a chat."""
 
     role: Role
     """Who wrote it."""
     content: str
     """Its text."""
+    created_at: str = ""
+    """When it was written (UTC ISO-8601); empty for messages not yet saved."""
+    info: ReplyInfo | None = None
+    """For replies: what produced them."""
 
     def as_chat_dict(self) -> dict[str, str]:
         """Return the OpenAI-style ``{"role", "content"}`` mapping chat templates expect."""
         return {"role": str(self.role), "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A saved chat with its messages."""
+
+    id: str
+    """Short unique id; any unique prefix selects it on the command line."""
+    title: str
+    """From the first user message unless renamed."""
+    created_at: str
+    updated_at: str
+    model_id: str | None = None
+    """Model the chat was last continued with."""
+    system_prompt: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """Sampling settings the chat was started with."""
+    messages: tuple[Message, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One row of the history list."""
+
+    id: str
+    title: str
+    model_id: str | None
+    message_count: int
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A conversation matching a full-text search."""
+
+    id: str
+    title: str
+    snippet: str
+    """The best matching text, with the matches marked by ``[`` and ``]``."""
+    updated_at: str
+
+
+def title_from(text: str, limit: int = 60) -> str:
+    """Make a conversation title from its first user message."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def info_to_dict(info: ReplyInfo | None) -> dict[str, Any] | None:
+    """The JSON-ready form of a ReplyInfo."""
+    return None if info is None else {**asdict(info), "settings": dict(info.settings)}
+
+
+def info_from_dict(data: Mapping[str, Any] | None) -> ReplyInfo | None:
+    """Rebuild a ReplyInfo from its JSON form (also used by import)."""
+    if data is None:
+        return None
+    known = set(ReplyInfo.__slots__)
+    return ReplyInfo(**{k: v for k, v in data.items() if k in known})

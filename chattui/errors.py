@@ -9,7 +9,9 @@ The tree::
     │   ├── ModelNotFoundError   unknown id/alias, missing file, or no model installed
     │   └── ModelLoadError       the file exists but llama.cpp cannot load it
     ├── GenerationError          the engine failed mid-reply
-    └── ContextOverflowError     a message cannot fit in the context window at all
+    ├── ContextOverflowError     a message cannot fit in the context window at all
+    └── StoreError               the conversation database cannot be opened or used
+        └── ConversationNotFoundError   no conversation (or more than one) matches an id
 
 The CLI prints ``str(error)`` as one line on stderr and exits with ``error.exit_code``.
 """
@@ -52,3 +54,11 @@ class GenerationError(ChattuiError):
 
 class ContextOverflowError(ChattuiError):
     """A message is too long for the model's context window even after trimming history."""
+
+
+class StoreError(ChattuiError):
+    """The conversation database cannot be opened, read or written."""
+
+
+class ConversationNotFoundError(StoreError):
+    """No saved conversation matches an id or prefix, or several do."""

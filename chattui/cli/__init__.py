@@ -97,6 +97,15 @@ def ask(
         typer.Option("--format", help="auto: Markdown on a terminal, plain text in a pipe."),
     ] = OutputFormat.AUTO,
     stats: Annotated[bool, typer.Option("--stats", help="Print token counts and speed.")] = False,
+    continue_latest: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the most recent conversation.")
+    ] = False,
+    cid: Annotated[
+        str | None, typer.Option("--cid", help="Continue this conversation (id or prefix).")
+    ] = None,
+    no_save: Annotated[
+        bool, typer.Option("--no-save", help="Keep this chat out of the history.")
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Answer one question and exit: `chattui ask "..."`, `cat file | chattui ask "summarize"`."""
@@ -121,8 +130,20 @@ def ask(
         output_format=output_format,
         stats=stats,
         verbose=verbose,
+        continue_latest=continue_latest,
+        conversation=cid,
+        no_save=no_save,
     )
     _ask(request)
+
+
+def _history() -> typer.Typer:
+    from chattui.cli.history import history_app
+
+    return history_app
+
+
+app.add_typer(_history(), name="history")
 
 
 @app.command()

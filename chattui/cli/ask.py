@@ -20,13 +20,13 @@ from chattui.cli.output import (
     describe_stats,
 )
 from chattui.config import Config, load_config
-from chattui.conversation import Message, Role
-from chattui.errors import UsageError
+from chattui.errors import ConversationNotFoundError, UsageError
 from chattui.paths import resolve_paths
 from chattui.sampling import Sampling
 
 if TYPE_CHECKING:
     from chattui.engine.base import Engine
+    from chattui.store import ConversationStore
 
 EXIT_INTERRUPTED = 130
 
@@ -45,6 +45,12 @@ class AskRequest:
     output_format: OutputFormat = OutputFormat.AUTO
     stats: bool = False
     verbose: bool = False
+    continue_latest: bool = False
+    """Continue the most recent conversation (-c)."""
+    conversation: str | None = None
+    """Id or prefix of a conversation to continue (--cid)."""
+    no_save: bool = False
+    """Keep this chat out of the store."""
 
 
 def read_stdin(stream: IO[str] | None) -> str | None:
@@ -77,12 +83,6 @@ def compose_prompt(prompt: str, piped: str | None) -> str:
     )
 
 
-def build_messages(system: str | None, prompt: str) -> list[Message]:
-    """The message list of a one-shot question."""
-    messages = [Message(Role.SYSTEM, system)] if system and system.strip() else []
-    return [*messages, Message(Role.USER, prompt)]
-
-
 def choose_writer(request: AskRequest, model_id: str, load_seconds: float) -> ReplyWriter:
     """Pick the writer for the output mode and whether stdout is a terminal."""
     stdout = sys.stdout
@@ -109,8 +109,17 @@ def _loading_status(label: str) -> Iterator[None]:
         yield
 
 
+def open_store(config: Config, no_save: bool) -> ConversationStore | None:
+    """Open the conversation store unless saving is turned off."""
+    if no_save or not config.save_history:
+        return None
+    from chattui.store import ConversationStore
+
+    return ConversationStore(resolve_paths().database)
+
+
 def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
-    """Answer one question on stdout.
+    """Answer one question on stdout, saving it as a conversation.
 
     Returns:
         The exit code: 0 when done, 130 when interrupted (the partial answer is printed).
@@ -118,18 +127,48 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     Raises:
         ChattuiError: Anything the user must fix, reported by the caller as one line.
     """
+    from chattui.chat import ChatSession
+    from chattui.store import ConversationStore
+
+    if request.continue_latest and request.conversation:
+        raise UsageError("use either -c/--continue or --cid, not both")
     prompt = compose_prompt(request.prompt, read_stdin(stdin))
     paths = resolve_paths()
     config = load_config(paths.config_file)
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
-    model = catalog.choose(request.model, os.environ.get(MODEL_ENV), config.model)
+    continuing = request.continue_latest or request.conversation is not None
+    store = open_store(config, request.no_save)
+    if continuing and store is None:  # --no-save still reads the chat it continues
+        store = ConversationStore(paths.database)
+    conversation = None
+    if continuing:
+        assert store is not None
+        if request.conversation is not None:
+            cid = store.resolve(request.conversation)
+        elif (latest := store.latest_id()) is not None:
+            cid = latest
+        else:
+            raise ConversationNotFoundError("there is no saved conversation to continue yet")
+        conversation = store.get(cid)
+    saved_model = conversation.model_id if conversation else None
+    model = catalog.choose(request.model, saved_model, os.environ.get(MODEL_ENV), config.model)
     options = request.sampling.over(config.sampling.over(model.spec.sampling)).resolve()
-    system = request.system if request.system is not None else config.system_prompt
+    system = request.system
+    if system is None and conversation is None:
+        system = config.system_prompt
     engine = _open(model, request, config)
     try:
+        session = ChatSession(
+            engine,
+            model,
+            options,
+            system_prompt=system,
+            store=None if request.no_save else store,
+            conversation=conversation,
+        )
         writer = choose_writer(request, engine.model_id, engine.load_seconds)
-        reply = engine.stream(build_messages(system, prompt), options)
-        pieces = iter(reply)
+        turn = session.send(prompt)
+        pieces = iter(turn)
         interrupted = False
         try:
             for piece in pieces:
@@ -137,15 +176,23 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         except KeyboardInterrupt:
             interrupted = True
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the partial answer print
-            reply.stop()
-            pieces.close()
-        stats = reply.stats
+            turn.stop()
+        finally:
+            pieces.close()  # saves the reply as it stands, whatever ended the loop
+        stats = turn.stats
+        if isinstance(writer, JsonWriter) and session.cid is not None:
+            writer.extra["conversation_id"] = session.cid
         writer.finish(stats)
         if request.stats:
-            print(describe_stats(stats, engine.load_seconds), file=sys.stderr)
+            line = describe_stats(stats, engine.load_seconds)
+            if session.cid is not None:
+                line += f", conversation {session.cid}"
+            print(line, file=sys.stderr)
         return EXIT_INTERRUPTED if interrupted else 0
     finally:
         engine.close()
+        if store is not None:
+            store.close()
 
 
 def _open(model: ResolvedModel, request: AskRequest, config: Config) -> Engine:

@@ -1,0 +1,176 @@
+"""ChatSession: one conversation with a loaded engine, saved to the store as it happens.
+
+Shared by ``ask`` and the TUI. The user's message is committed before generation starts, the
+reply is written while it streams (at least once a second) and finalised at the end, so a stop,
+Ctrl+C, an engine error or even a killed process keeps everything but the last second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from chattui.catalog import ResolvedModel
+from chattui.conversation import Conversation, Message, ReplyInfo, Role, utc_now
+from chattui.engine.base import Engine, Reply, TurnStats
+from chattui.sampling import GenerationOptions
+from chattui.store import ConversationStore
+
+SAVE_INTERVAL = 1.0
+"""Seconds between two writes of a reply in progress."""
+
+
+class ChatTurn:
+    """A reply being generated and saved; iterate it for the text pieces."""
+
+    def __init__(
+        self, session: ChatSession, reply: Reply, message_id: int | None, created_at: str
+    ) -> None:
+        """Wrap a reply; ``message_id`` is its row in the store (None when not saving)."""
+        self.session = session
+        self.reply = reply
+        self.message_id = message_id
+        self.created_at = created_at
+        """When the reply started."""
+
+    def __iter__(self) -> Generator[str, None, None]:
+        last_save = time.monotonic()
+        pieces = iter(self.reply)
+        try:
+            for piece in pieces:
+                yield piece
+                now = time.monotonic()
+                if self.message_id is not None and now - last_save >= SAVE_INTERVAL:
+                    last_save = now
+                    self.session.save_partial(self.message_id, self.reply.text)
+        finally:
+            pieces.close()
+            self.session.finish_turn(self)
+
+    def stop(self) -> None:
+        """Stop the reply; thread-safe."""
+        self.reply.stop()
+
+    @property
+    def stats(self) -> TurnStats:
+        """The reply's figures, once it has ended."""
+        return self.reply.stats
+
+
+class ChatSession:
+    """A conversation being continued with one engine and one set of options."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        model: ResolvedModel,
+        options: GenerationOptions,
+        *,
+        system_prompt: str | None = None,
+        store: ConversationStore | None = None,
+        conversation: Conversation | None = None,
+    ) -> None:
+        """Start a new conversation, or continue ``conversation``.
+
+        Args:
+            engine: The loaded model.
+            model: Its catalog entry and file, recorded with each reply.
+            options: Sampling settings.
+            system_prompt: System prompt; for a continued chat None keeps the saved one.
+            store: Where to save; None keeps the chat out of the store.
+            conversation: A saved conversation to continue.
+        """
+        self.engine = engine
+        self.model = model
+        self.options = options
+        self.store = store
+        self.cid = conversation.id if conversation else None
+        saved_prompt = conversation.system_prompt if conversation else None
+        self.system_prompt = system_prompt if system_prompt is not None else saved_prompt
+        self.history: list[Message] = list(conversation.messages) if conversation else []
+
+    def prompt_messages(self) -> list[Message]:
+        """What the model sees: the system prompt, then the history."""
+        system = [Message(Role.SYSTEM, self.system_prompt)] if self.system_prompt else []
+        return [*system, *(m for m in self.history if m.role is not Role.SYSTEM)]
+
+    def send(self, text: str) -> ChatTurn:
+        """Add the user's message (saved at once) and start the reply.
+
+        Raises:
+            ContextOverflowError: The message cannot fit in the context.
+            StoreError: The database cannot be written.
+        """
+        user = Message(Role.USER, text, utc_now())
+        if self.store is not None:
+            if self.cid is None:
+                self.cid = self.store.create(
+                    title=text,
+                    model_id=self.engine.model_id,
+                    system_prompt=self.system_prompt,
+                    settings=self._settings(),
+                )
+            self.store.add_message(self.cid, user)
+        self.history.append(user)
+        reply = self.engine.stream(self.prompt_messages(), self.options)
+        message_id = None
+        started = utc_now()
+        if self.store is not None and self.cid is not None:
+            placeholder = Message(Role.ASSISTANT, "", started, self._info(None))
+            message_id = self.store.add_message(self.cid, placeholder)
+        return ChatTurn(self, reply, message_id, started)
+
+    def save_partial(self, message_id: int, text: str) -> None:
+        """Write the reply so far (its finish reason stays empty until it ends)."""
+        if self.store is not None:
+            self.store.update_message(message_id, text, self._info(None))
+
+    def finish_turn(self, turn: ChatTurn) -> None:
+        """Record the ended reply in the history and the store."""
+        try:
+            stats: TurnStats | None = turn.reply.stats
+        except RuntimeError:  # the engine failed before it could report
+            stats = None
+        info = self._info(stats)
+        if stats is None:
+            info = replace(info, finish_reason="error")
+        reply = Message(Role.ASSISTANT, turn.reply.text, turn.created_at, info)
+        self.history.append(reply)
+        if self.store is not None and turn.message_id is not None:
+            self.store.update_message(turn.message_id, reply.content, info)
+
+    def _settings(self, seed: int | None = None) -> dict[str, Any]:
+        settings = {k: v for k, v in asdict(self.options).items() if v is not None}
+        if seed is not None:
+            settings["seed"] = seed
+        return settings
+
+    def _info(self, stats: TurnStats | None) -> ReplyInfo:
+        spec, file = self.model.spec, self.model.file
+        base: Mapping[str, Any] = {
+            "model_id": spec.id,
+            "model_file": file.name if file else None,
+            "model_size": _size(file),
+            "model_sha256": spec.sha256,
+        }
+        if stats is None:
+            return ReplyInfo(**base, settings=self._settings())
+        return ReplyInfo(
+            **base,
+            settings=self._settings(stats.seed),
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            time_to_first_token=round(stats.time_to_first_token, 4),
+            decode_tps=round(stats.decode_tps, 2),
+            finish_reason=str(stats.finish_reason),
+        )
+
+
+def _size(file: Path | None) -> int | None:
+    try:
+        return file.stat().st_size if file else None
+    except OSError:
+        return None

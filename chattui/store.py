@@ -1,0 +1,380 @@
+"""ConversationStore: every chat saved in SQLite, searchable, exportable, never lost.
+
+WAL journal, foreign keys, a busy timeout so two chattui processes can write at once, and a schema
+versioned with ``PRAGMA user_version`` (ordered migrations, each in one transaction). The file is
+private to the user (0600 in a 0700 folder). A damaged file is reported, never replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from chattui.conversation import (
+    Conversation,
+    ConversationSummary,
+    Message,
+    ReplyInfo,
+    Role,
+    SearchHit,
+    info_from_dict,
+    info_to_dict,
+    title_from,
+    utc_now,
+)
+from chattui.errors import ConversationNotFoundError, StoreError
+from chattui.store_schema import MIGRATIONS, statements
+from chattui.transcript import snippet
+
+SCHEMA_VERSION = len(MIGRATIONS)
+ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
+ID_LENGTH = 8
+SEARCH_CANDIDATES = 2000
+"""Most matching messages ranked by one search (the newest ones)."""
+
+
+def new_id() -> str:
+    """A short random conversation id."""
+    return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def _info_json(info: ReplyInfo | None) -> str | None:
+    data = info_to_dict(info)
+    return None if data is None else json.dumps(data)
+
+
+class ConversationStore:
+    """Saved conversations in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (creating if needed) the database and bring its schema up to date.
+
+        Raises:
+            StoreError: The file cannot be opened, is not a chattui database, or is damaged.
+        """
+        self.path = path
+        try:
+            _private_file(path)
+            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open the conversation database {path}: {error}") from None
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} was written by a newer chattui (schema {version}); upgrade chattui"
+                )
+            self._db.execute("PRAGMA journal_mode = WAL")
+            # With WAL, NORMAL never corrupts and loses nothing when a process dies; only a power
+            # cut can drop the last commits. It saves an fsync per write while a reply streams.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(version)
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StoreError(
+                f"the conversation database {path} is unreadable ({error}); move it aside to "
+                "start a new one, or repair it with the sqlite3 tool"
+            ) from None
+
+    def _migrate(self, version: int) -> None:
+        for number in range(version, SCHEMA_VERSION):
+            with self._write():
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                if self._db.execute("PRAGMA user_version").fetchone()[0] > number:
+                    continue
+                for statement in statements(MIGRATIONS[number]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the lock up front so concurrent writers queue."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot write to {self.path}: {error}") from None
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    # Conversations -----------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        title: str,
+        model_id: str | None,
+        system_prompt: str | None,
+        settings: Mapping[str, Any] | None = None,
+        created_at: str | None = None,
+    ) -> str:
+        """Start a conversation and return its id."""
+        now = created_at or utc_now()
+        with self._write() as db:
+            while True:
+                cid = new_id()
+                if not db.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone():
+                    break
+            db.execute(
+                "INSERT INTO conversations (id, title, created_at, updated_at, model_id,"
+                " system_prompt, settings) VALUES (:id, :title, :now, :now, :model, :system,"
+                " :settings)",
+                {
+                    "id": cid,
+                    "title": title_from(title) or "New chat",
+                    "now": now,
+                    "model": model_id,
+                    "system": system_prompt,
+                    "settings": json.dumps(dict(settings or {})),
+                },
+            )
+        return cid
+
+    def add_message(self, cid: str, message: Message) -> int:
+        """Append a message (committed before this returns) and return its row id."""
+        created = message.created_at or utc_now()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created_at, info)"
+                " VALUES (:cid, :role, :content, :created, :info)",
+                {
+                    "cid": cid,
+                    "role": str(message.role),
+                    "content": message.content,
+                    "created": created,
+                    "info": _info_json(message.info),
+                },
+            )
+            db.execute(
+                "UPDATE conversations SET updated_at = :now,"
+                " model_id = COALESCE(:model, model_id) WHERE id = :cid",
+                {
+                    "now": created,
+                    "cid": cid,
+                    "model": message.info.model_id if message.info else None,
+                },
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def update_message(self, message_id: int, content: str, info: ReplyInfo | None) -> None:
+        """Rewrite a message being streamed (its text so far, or its final text and figures)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE messages SET content = :content, info = :info WHERE id = :id",
+                {"content": content, "info": _info_json(info), "id": message_id},
+            )
+
+    def delete_messages_from(self, cid: str, message_id: int) -> None:
+        """Delete a message and every later one (for regenerate and edit)."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM messages WHERE conversation_id = :cid AND id >= :id",
+                {"cid": cid, "id": message_id},
+            )
+
+    def import_conversation(self, conversation: Conversation) -> str:
+        """Save a whole conversation (from an export) under a new id, times kept."""
+        with self._write() as db:
+            while True:
+                cid = new_id()
+                if not db.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone():
+                    break
+            db.execute(
+                "INSERT INTO conversations (id, title, created_at, updated_at, model_id,"
+                " system_prompt, settings) VALUES (:id, :title, :created, :updated, :model,"
+                " :system, :settings)",
+                {
+                    "id": cid,
+                    "title": conversation.title,
+                    "created": conversation.created_at,
+                    "updated": conversation.updated_at,
+                    "model": conversation.model_id,
+                    "system": conversation.system_prompt,
+                    "settings": json.dumps(dict(conversation.settings)),
+                },
+            )
+            db.executemany(
+                "INSERT INTO messages (conversation_id, role, content, created_at, info)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (cid, str(m.role), m.content, m.created_at, _info_json(m.info))
+                    for m in conversation.messages
+                ],
+            )
+        return cid
+
+    def rename(self, cid: str, title: str) -> None:
+        """Give a conversation a new title."""
+        with self._write() as db:
+            db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title.strip(), cid))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete conversations and their messages."""
+        with self._write() as db:
+            db.executemany("DELETE FROM conversations WHERE id = ?", [(i,) for i in ids])
+
+    # Reading -----------------------------------------------------------------------------
+
+    def resolve(self, prefix: str) -> str:
+        """Find the one conversation whose id starts with ``prefix``.
+
+        Raises:
+            ConversationNotFoundError: None matches, or several do (they are listed).
+        """
+        wanted = prefix.strip().lower()
+        if not wanted or any(c not in ID_ALPHABET for c in wanted):
+            raise ConversationNotFoundError(f"no conversation has the id '{prefix}'")
+        rows = self._db.execute(
+            "SELECT id FROM conversations WHERE id >= :p AND id < :p || '~' ORDER BY id LIMIT 6",
+            {"p": wanted},
+        ).fetchall()
+        if not rows:
+            raise ConversationNotFoundError(f"no conversation has the id '{prefix}'")
+        if len(rows) > 1:
+            candidates = ", ".join(row["id"] for row in rows[:5])
+            raise ConversationNotFoundError(
+                f"the id '{prefix}' is ambiguous: it starts {candidates}"
+                + (", ..." if len(rows) > 5 else "")
+                + "; give more characters"
+            )
+        return str(rows[0]["id"])
+
+    def latest_id(self) -> str | None:
+        """The id of the most recently updated conversation."""
+        row = self._db.execute(
+            "SELECT id FROM conversations ORDER BY updated_at DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row["id"])
+
+    def get(self, cid: str) -> Conversation:
+        """Load a whole conversation.
+
+        Raises:
+            ConversationNotFoundError: No conversation has this exact id.
+        """
+        row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            raise ConversationNotFoundError(f"no conversation has the id '{cid}'")
+        messages = tuple(
+            Message(
+                Role(m["role"]),
+                m["content"],
+                m["created_at"],
+                info_from_dict(json.loads(m["info"])) if m["info"] else None,
+            )
+            for m in self._db.execute(
+                "SELECT role, content, created_at, info FROM messages"
+                " WHERE conversation_id = ? ORDER BY id",
+                (cid,),
+            )
+        )
+        return Conversation(
+            id=row["id"],
+            title=row["title"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            model_id=row["model_id"],
+            system_prompt=row["system_prompt"],
+            settings=json.loads(row["settings"]),
+            messages=messages,
+        )
+
+    def message_ids(self, cid: str) -> list[int]:
+        """Row ids of a conversation's messages, in order."""
+        rows = self._db.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? ORDER BY id", (cid,)
+        )
+        return [int(row["id"]) for row in rows]
+
+    def recent(self, limit: int = 50) -> list[ConversationSummary]:
+        """The newest conversations first."""
+        rows = self._db.execute(
+            "SELECT c.id, c.title, c.model_id, c.updated_at,"
+            " (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n"
+            " FROM conversations c ORDER BY c.updated_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            ConversationSummary(r["id"], r["title"], r["model_id"], r["n"], r["updated_at"])
+            for r in rows
+        ]
+
+    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        """Conversations whose messages match ``query``, best match first, with a snippet.
+
+        Each word of the query must appear, in any form of it ("rivers" finds "river": Porter
+        stemming); FTS syntax is not exposed, so any text is a valid query.
+        """
+        words = query.split()
+        if not words:
+            return []
+        match = " ".join('"{}"'.format(w.replace('"', '""')) for w in words)
+        try:
+            return self._search(match, words, limit)
+        except sqlite3.OperationalError as error:
+            raise StoreError(f"search failed: {error}") from None
+
+    def _search(self, match: str, words: list[str], limit: int) -> list[SearchHit]:
+        # Rank at most the newest SEARCH_CANDIDATES matching messages: a rare word is ranked
+        # over the whole store, a word found everywhere over the recent chats, so the cost stays
+        # flat as the store grows. Each MATCH costs a doclist merge, so there are only two.
+        candidates = self._db.execute(
+            "SELECT f.rowid AS mid, f.rank AS score, m.conversation_id AS cid FROM"
+            " (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH :match"
+            "  ORDER BY rowid DESC LIMIT :cap) f JOIN messages m ON m.id = f.rowid",
+            {"match": match, "cap": SEARCH_CANDIDATES},
+        ).fetchall()
+        best: dict[str, tuple[float, int]] = {}
+        for row in candidates:  # bm25: lower is better
+            if row["cid"] not in best or row["score"] < best[row["cid"]][0]:
+                best[row["cid"]] = (row["score"], row["mid"])
+        chosen = sorted(best.items(), key=lambda item: item[1][0])[:limit]
+        if not chosen:
+            return []
+        mids = [mid for _, (_, mid) in chosen]
+        marks = ",".join("?" * len(mids))
+        # FTS5's snippet() would re-run the MATCH per message; cutting it here is far cheaper.
+        snippets = {
+            row["id"]: snippet(row["content"], words)
+            for row in self._db.execute(
+                f"SELECT id, content FROM messages WHERE id IN ({marks})",  # noqa: S608 - only ?s
+                mids,
+            )
+        }
+        titles = {
+            row["id"]: row
+            for row in self._db.execute(
+                f"SELECT id, title, updated_at FROM conversations WHERE id IN ({marks})",  # noqa: S608
+                [cid for cid, _ in chosen],
+            )
+        }
+        return [
+            SearchHit(cid, titles[cid]["title"], snippets.get(mid, ""), titles[cid]["updated_at"])
+            for cid, (_, mid) in chosen
+        ]
+
+
+def _private_file(path: Path) -> None:
+    """Create the database's folder (0700) and file (0600) before SQLite does."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    path.chmod(0o600)

@@ -1,0 +1,62 @@
+"""The conversation database's schema: ordered migrations counted by ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: conversations and messages.
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        model_id TEXT,
+        system_prompt TEXT,
+        settings TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX conversations_by_update ON conversations (updated_at DESC);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        info TEXT
+    );
+    CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
+    """,
+    # 2: full-text search over message contents, kept in step by triggers.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5 (
+        content, content='messages', content_rowid='id', tokenize='porter unicode61'
+    );
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER messages_au AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END;
+    """,
+)
+"""Schema migrations; ``PRAGMA user_version`` counts those applied."""
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration into statements (trigger bodies keep their inner semicolons)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return statements

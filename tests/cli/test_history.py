@@ -1,0 +1,236 @@
+"""The conversation store through ``ask`` and ``chattui history``, in real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chattui.catalog import ResolvedModel
+from chattui.chat import ChatSession
+from chattui.engine.llama import LlamaEngine
+from chattui.sampling import GenerationOptions
+from chattui.store import ConversationStore
+from tests.cli.conftest import chattui_cmd, run
+
+
+def database(home: Path) -> Path:
+    return home / "data" / "chattui.db"
+
+
+def test_ask_then_continue_builds_one_conversation(chattui_home: Path) -> None:
+    first = json.loads(run("ask", "Name a fruit.", "--max-tokens", "8", "--json").stdout)
+    second = run("ask", "-c", "Name another.", "--max-tokens", "8", "--json", "--stats")
+    assert second.code == 0 and f"conversation {first['conversation_id']}" in second.stderr
+    assert json.loads(second.stdout)["conversation_id"] == first["conversation_id"]
+    store = ConversationStore(database(chattui_home))
+    (summary,) = store.recent()
+    conversation = store.get(summary.id)
+    assert [m.role.value for m in conversation.messages] == ["user", "assistant"] * 2
+    assert conversation.messages[2].content == "Name another."
+    reply = conversation.messages[3]
+    assert reply.content == json.loads(second.stdout)["text"]
+    assert reply.info is not None and reply.info.model_id == "smollm2-135m"
+    assert reply.info.model_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert reply.info.model_size == 98362432 and reply.info.model_sha256
+    assert reply.info.finish_reason in ("stop", "length") and reply.info.completion_tokens
+    assert "seed" in reply.info.settings and reply.info.settings["max_tokens"] == 8
+    # The second turn's prompt carried the first exchange.
+    assert json.loads(second.stdout)["usage"]["prompt_tokens"] > first["usage"]["prompt_tokens"]
+
+
+def test_cid_prefix_and_unknown_ids(chattui_home: Path, scripted_models: Path) -> None:
+    cid = json.loads(run("ask", "-m", "echo", "one", "--json").stdout)["conversation_id"]
+    assert run("ask", "-m", "echo", "--cid", cid[:5], "two").code == 0
+    store = ConversationStore(database(chattui_home))
+    assert len(store.get(cid).messages) == 4
+    for args in (("ask", "--cid", "zzzzzzzz", "x"), ("history", "show", "zzzzzzzz")):
+        result = run(*args)
+        assert result.code == 1 and "no conversation has the id 'zzzzzzzz'" in result.stderr
+    assert run("ask", "-c", "--cid", cid, "x").code == 2
+
+
+def test_continue_with_nothing_saved() -> None:
+    result = run("ask", "-c", "hello")
+    assert result.code == 1 and "no saved conversation to continue" in result.stderr
+
+
+def test_no_save_writes_nothing(chattui_home: Path, scripted_models: Path) -> None:
+    assert run("ask", "-m", "echo", "--no-save", "private").stdout == "private\n"
+    assert not database(chattui_home).exists()
+    (chattui_home / "config" / "config.toml").write_text("save_history = false\n")
+    assert run("ask", "-m", "echo", "also private").code == 0
+    assert not database(chattui_home).exists()
+
+
+def test_stop_mid_reply_stores_partial(
+    chattui_home: Path, demo_model: ResolvedModel, engine: LlamaEngine
+) -> None:
+    store = ConversationStore(database(chattui_home))
+    session = ChatSession(
+        engine, demo_model, GenerationOptions(seed=4, max_tokens=300), store=store
+    )
+    turn = session.send("Write a long story about a fox.")
+    pieces = []
+    for piece in turn:
+        pieces.append(piece)
+        if len(pieces) == 6:
+            turn.stop()
+    assert session.cid is not None
+    saved = store.get(session.cid).messages
+    assert saved[0].content == "Write a long story about a fox."
+    assert saved[1].content == "".join(pieces)
+    assert saved[1].info is not None and saved[1].info.finish_reason == "stopped"
+    assert session.history[-1] == saved[1]
+
+
+def test_user_message_committed_before_generation(
+    chattui_home: Path, demo_model: ResolvedModel, engine: LlamaEngine
+) -> None:
+    store = ConversationStore(database(chattui_home))
+    session = ChatSession(engine, demo_model, GenerationOptions(max_tokens=5), store=store)
+    turn = session.send("Is this saved already?")
+    assert session.cid is not None
+    other = ConversationStore(database(chattui_home))  # another connection sees it
+    messages = other.get(session.cid).messages
+    assert messages[0].content == "Is this saved already?"
+    assert messages[1].content == "" and messages[1].info is not None
+    assert messages[1].info.finish_reason is None  # in progress
+    list(turn)
+    final = other.get(session.cid).messages[1].info
+    assert final is not None and final.finish_reason in ("stop", "length")
+
+
+def test_sigkill_mid_reply_loses_at_most_a_second(
+    chattui_home: Path, scripted_models: Path
+) -> None:
+    earlier = json.loads(run("ask", "-m", "echo", "an earlier chat", "--json").stdout)
+    # Greedy decoding of this prompt runs to the token limit (1000+ tokens, ~10 s).
+    process = subprocess.Popen(
+        chattui_cmd(
+            "ask",
+            "-m",
+            "smollm2",
+            "Write the numbers from 1 to 300 separated by commas.",
+            "--max-tokens",
+            "4000",
+            "--temperature",
+            "0",
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    started = time.monotonic()
+    printed = process.stdout.read(40)
+    time.sleep(max(0.0, 2.6 - (time.monotonic() - started)))
+    process.kill()
+    process.wait(timeout=30)
+    db = sqlite3.connect(database(chattui_home))
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+    store = ConversationStore(database(chattui_home))
+    old = store.get(earlier["conversation_id"]).messages
+    assert [m.content for m in old] == ["an earlier chat", "an earlier chat"]
+    killed = store.get(store.recent()[0].id).messages
+    assert [m.role.value for m in killed] == ["user", "assistant"]
+    assert killed[0].content.startswith("Write the numbers")
+    partial = killed[1]
+    assert partial.info is not None and partial.info.finish_reason is None  # cut off
+    # Written at least once a second: after 2.6 s of streaming well over 40 characters are saved.
+    assert partial.content.startswith(printed.decode())
+    assert len(partial.content) > 40
+
+
+def test_two_processes_write_at_once(chattui_home: Path, scripted_models: Path) -> None:
+    processes = [
+        subprocess.Popen(
+            chattui_cmd("ask", "-m", "echo", f"writer {i}"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(4)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+    assert len(ConversationStore(database(chattui_home)).recent()) == 4
+
+
+def test_history_commands(chattui_home: Path, scripted_models: Path, tmp_path: Path) -> None:
+    a = json.loads(run("ask", "-m", "echo", "talk about walruses", "--json").stdout)
+    b = json.loads(run("ask", "-m", "echo", "talk about [bold]penguins[/bold]", "--json").stdout)
+    listed = run("history", "list")
+    lines = listed.stdout.splitlines()
+    assert lines[0].split("\t")[:4] == [
+        b["conversation_id"],
+        "talk about [bold]penguins[/bold]",
+        "echo",
+        "2",
+    ]
+    assert lines[1].startswith(a["conversation_id"])
+    as_json = json.loads(run("history", "list", "--json", "--limit", "1").stdout)
+    assert [c["id"] for c in as_json] == [b["conversation_id"]]
+
+    shown = run("history", "show", a["conversation_id"][:6])
+    assert "## User\n\ntalk about walruses" in shown.stdout
+    found = json.loads(run("history", "search", "WALRUSES", "--json").stdout)
+    assert [h["id"] for h in found] == [a["conversation_id"]]
+    assert "[walruses]" in found[0]["snippet"]
+
+    export = tmp_path / "a.json"
+    assert run("history", "export", a["conversation_id"], "-f", "json", "-o", str(export)).code == 0
+    new_id = run("history", "import", str(export)).stdout.strip()
+    store = ConversationStore(database(chattui_home))
+    original, copy = store.get(a["conversation_id"]), store.get(new_id)
+    assert copy.id != original.id
+    assert replace(copy, id=original.id) == original
+
+    md = run("history", "export", b["conversation_id"]).stdout
+    assert md.startswith("# talk about [bold]penguins[/bold]")
+
+    assert run("history", "rename", a["conversation_id"], "Walrus facts").code == 0
+    assert store.get(a["conversation_id"]).title == "Walrus facts"
+
+    refused = run("history", "rm", a["conversation_id"])
+    assert refused.code == 2 and "--yes" in refused.stderr
+    assert run("history", "rm", a["conversation_id"], new_id, "--yes").code == 0
+    assert [c.id for c in store.recent()] == [b["conversation_id"]]
+
+
+def test_import_rejects_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    for content, message in [
+        ("not json", "is not valid JSON"),
+        ('{"a": 1}', "is not a chattui conversation export"),
+        (
+            '{"format": "chattui-conversation", "version": 1, "messages": [{"role": "god"}]}',
+            "'role' must be user, assistant or system",
+        ),
+    ]:
+        bad.write_text(content)
+        result = run("history", "import", str(bad))
+        assert result.code == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corrupt_database_is_one_line_and_kept(chattui_home: Path, scripted_models: Path) -> None:
+    path = database(chattui_home)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage" * 1000)
+    for args in (("ask", "-m", "echo", "hi"), ("history", "list")):
+        result = run(*args)
+        assert result.code == 1 and str(path) in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert path.read_bytes() == b"garbage" * 1000
+
+
+@pytest.mark.parametrize("args", [("history", "show"), ("history", "rename", "x")])
+def test_history_usage_errors(args: tuple[str, ...]) -> None:
+    assert run(*args).code == 2
