@@ -137,13 +137,40 @@ def ask(
     _ask(request)
 
 
-def _history() -> typer.Typer:
+def _subcommands() -> None:
     from chattui.cli.history import history_app
+    from chattui.cli.models import models_app
 
-    return history_app
+    app.add_typer(history_app, name="history")
+    app.add_typer(models_app, name="models")
 
 
-app.add_typer(_history(), name="history")
+_subcommands()
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check the installation: versions, llama.cpp build, GPU, paths, models, database."""
+    from chattui import doctor as checks
+    from chattui.paths import resolve_paths
+    from chattui.terminal_text import printable
+
+    report = checks.diagnose(resolve_paths())
+    if as_json:
+        typer.echo(json.dumps(checks.as_json(report), indent=2))
+    else:
+        width = max(len(check.name) for check in report)
+        for check in report:
+            mark = "!" if check.problem else " "
+            typer.echo(f"{mark} {check.name:<{width}}  {printable(check.value)}")
+            if check.problem:
+                typer.echo(f"  {'':<{width}}  -> {printable(check.problem)}")
+    problems = sum(1 for check in report if check.problem)
+    if problems:
+        typer.echo(f"{problems} problem{'s' if problems > 1 else ''} found", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

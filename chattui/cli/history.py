@@ -24,8 +24,26 @@ history_app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+def complete_conversation(incomplete: str) -> list[str]:
+    """Shell completion: ids of recent conversations starting with what was typed."""
+    try:
+        store = ConversationStore(resolve_paths().database)
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+        return []
+    try:
+        return [c.id for c in store.recent(200) if c.id.startswith(incomplete.lower())]
+    finally:
+        store.close()
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-IdArgument = Annotated[str, typer.Argument(help="Conversation id (any unique prefix).")]
+IdArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Conversation id (any unique prefix).", autocompletion=complete_conversation
+    ),
+]
 
 
 @contextmanager
@@ -41,7 +59,7 @@ def _print_json(value: object) -> None:
     print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> None:
+def table(headers: list[str], rows: list[list[str]]) -> None:
     """A Rich table on a terminal, tab-separated lines in a pipe; cells are never markup."""
     if not sys.stdout.isatty():
         for row in rows:
@@ -71,7 +89,7 @@ def list_(
     rows = [
         [i.id, i.title, i.model_id or "", str(i.message_count), age(i.updated_at)] for i in items
     ]
-    _table(["id", "title", "model", "messages", "updated"], rows)
+    table(["id", "title", "model", "messages", "updated"], rows)
 
 
 @history_app.command()
@@ -104,7 +122,7 @@ def search(
     if as_json:
         _print_json([asdict(hit) for hit in hits])
         return
-    _table(
+    table(
         ["id", "title", "match", "updated"],
         [[h.id, h.title, " ".join(h.snippet.split()), age(h.updated_at)] for h in hits],
     )
@@ -164,7 +182,10 @@ def rename(conversation_id: IdArgument, title: Annotated[str, typer.Argument()])
 
 @history_app.command()
 def rm(
-    conversation_ids: Annotated[list[str], typer.Argument(help="Ids (or prefixes) to delete.")],
+    conversation_ids: Annotated[
+        list[str],
+        typer.Argument(help="Ids (or prefixes) to delete.", autocompletion=complete_conversation),
+    ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete conversations (asks first unless --yes)."""

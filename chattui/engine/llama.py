@@ -66,6 +66,25 @@ def route_llama_logs(verbose: bool) -> None:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
+def build_info() -> dict[str, Any]:
+    """What the installed llama-cpp-python was built with, for ``chattui doctor``."""
+    import llama_cpp
+
+    route_llama_logs(verbose=False)
+    system = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    features = {}
+    for part in system.replace("|", "\n").splitlines():
+        name, _, value = part.partition("=")
+        if value.strip() in ("0", "1"):
+            features[name.split(":")[-1].strip()] = value.strip() == "1"
+    return {
+        "llama_cpp_python": llama_cpp.__version__,
+        "system_info": " ".join(system.split()),
+        "features": features,
+        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+    }
+
+
 class LlamaEngine:
     """A GGUF model loaded once and kept for a whole chat."""
 

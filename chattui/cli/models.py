@@ -1,0 +1,299 @@
+"""``chattui models``: list, inspect, download, register, remove and choose models."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chattui.catalog import Catalog, EngineKind, ModelSpec
+from chattui.config import load_config
+from chattui.errors import ModelNotFoundError, UsageError
+from chattui.paths import resolve_paths
+from chattui.terminal_text import json_safe, printable
+
+models_app = typer.Typer(
+    name="models",
+    help="Models: list, info, pull (download), add a GGUF in place, rm, default.",
+    no_args_is_help=True,
+)
+
+
+def _catalog() -> Catalog:
+    paths = resolve_paths()
+    return Catalog.load(paths.user_catalog, paths.models_dir)
+
+
+def complete_model(incomplete: str) -> list[str]:
+    """Shell completion: catalog ids and aliases starting with what was typed."""
+    try:
+        catalog = _catalog()
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+        return []
+    names = [name for spec in catalog for name in (spec.id, *spec.aliases)]
+    return [name for name in names if name.startswith(incomplete)]
+
+
+ModelArgument = Annotated[
+    str, typer.Argument(help="Model id or alias.", autocompletion=complete_model)
+]
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000  # type: ignore[assignment]
+    return "?"
+
+
+def _row(catalog: Catalog, spec: ModelSpec) -> dict[str, Any]:
+    where = None if spec.engine is EngineKind.SCRIPTED else catalog.locate(spec)
+    present = catalog.is_installed(spec)
+    size = where.stat().st_size if present and where is not None else spec.size
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "aliases": list(spec.aliases),
+        "installed": present,
+        "size": size,
+        "path": str(where) if where else None,
+        "license": spec.license,
+        "url": spec.url,
+    }
+
+
+def _print(value: object) -> None:
+    print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))
+
+
+@models_app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the catalog: id, name, size, installed or not, where the file is, license."""
+    catalog = _catalog()
+    rows = [_row(catalog, spec) for spec in catalog]
+    if as_json:
+        _print(rows)
+        return
+    from chattui.cli.history import table
+
+    table(
+        ["id", "name", "size", "installed", "path", "license"],
+        [
+            [
+                r["id"],
+                r["name"],
+                _size(r["size"]),
+                "yes" if r["installed"] else "no",
+                r["path"] or "",
+                r["license"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@models_app.command()
+def info(
+    model: Annotated[
+        str, typer.Argument(help="Id, alias or .gguf path.", autocompletion=complete_model)
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    with_hash: Annotated[bool, typer.Option("--hash", help="Also compute the sha256.")] = False,
+) -> None:
+    """Read a model's GGUF header: architecture, parameters, quantization, context, template."""
+    from chattui.gguf import quantization, read_metadata, trained_context
+
+    resolved = _catalog().resolve(model)
+    if resolved.file is None:
+        raise UsageError(f"'{model}' is a scripted model; it has no file")
+    meta = read_metadata(resolved.file)
+    template = meta.get("tokenizer.chat_template")
+    doc: dict[str, Any] = {
+        "id": resolved.spec.id,
+        "path": str(resolved.file),
+        "file_size": resolved.file.stat().st_size,
+        "architecture": meta.get("general.architecture"),
+        "name": meta.get("general.name"),
+        "parameters": meta.get("GGUF.parameter_count"),
+        "quantization": quantization(meta),
+        "context_length": trained_context(meta),
+        "has_chat_template": bool(template),
+        "chat_template": template,
+        "gguf_version": meta.get("GGUF.version"),
+    }
+    if with_hash:
+        from chattui.download import file_sha256
+
+        doc["sha256"] = file_sha256(resolved.file)
+        if resolved.spec.sha256:
+            doc["sha256_matches_catalog"] = doc["sha256"] == resolved.spec.sha256
+    if as_json:
+        _print(doc)
+        return
+    for key, value in doc.items():
+        if key == "chat_template":
+            continue
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        print(f"{key:<24} {printable(str(shown))}")
+    if template:
+        print("chat_template:")
+        print(printable(str(template)) if sys.stdout.isatty() else template)
+
+
+@models_app.command()
+def pull(model: ModelArgument) -> None:
+    """Download a catalog model, with progress; resumes an interrupted download."""
+    from chattui.download import download, part_path
+
+    catalog = _catalog()
+    spec = catalog.get(model)
+    if spec is None:
+        catalog.resolve(model)  # raises the unknown-model error
+        raise ModelNotFoundError(f"unknown model '{model}'")
+    if spec.package or spec.path or spec.engine is EngineKind.SCRIPTED or not spec.url:
+        raise UsageError(f"'{spec.id}' has no download URL; it is installed another way")
+    target = catalog.locate(spec)
+    if target.is_file():
+        print(f"{spec.id} is already downloaded: {target}", file=sys.stderr)
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    console = _stderr_console()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+        console=console,
+        disable=not console.is_terminal,  # no bar drawn into logs
+    ) as progress:
+        task = progress.add_task(spec.id, total=spec.size)
+
+        def show(state: Any) -> None:
+            progress.update(task, completed=state.done, total=state.total)
+
+        try:
+            download(spec.url, target, size=spec.size, sha256=spec.sha256, on_progress=show)
+        except KeyboardInterrupt:
+            progress.stop()
+            print(
+                f"interrupted; run the same command to resume ({part_path(target)})",
+                file=sys.stderr,
+            )
+            raise typer.Exit(130) from None
+    print(f"downloaded {spec.id} to {target}", file=sys.stderr)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@models_app.command()
+def add(
+    path: Annotated[Path, typer.Argument(help="A .gguf file; it stays where it is.")],
+    model_id: Annotated[str | None, typer.Option("--id", help="Id to give it.")] = None,
+    chat_format: Annotated[
+        str | None, typer.Option(help="Chat format, if the file has no template.")
+    ] = None,
+) -> None:
+    """Register a GGUF file where it lies (no copy) in your models.toml."""
+    from chattui.catalog import KNOWN_CHAT_FORMATS
+    from chattui.gguf import read_metadata, trained_context
+    from chattui.toml_edit import add_model_entry
+
+    file = path.expanduser().absolute()
+    if not file.is_file():
+        raise UsageError(f"no such file: {file}")
+    meta = read_metadata(file)
+    if chat_format is not None and chat_format not in KNOWN_CHAT_FORMATS:
+        raise UsageError(f"--chat-format {chat_format}: allowed: {', '.join(KNOWN_CHAT_FORMATS)}")
+    if not meta.get("tokenizer.chat_template") and chat_format is None:
+        raise UsageError(
+            f"{file.name} has no chat template; add it with --chat-format "
+            f"({', '.join(KNOWN_CHAT_FORMATS)})"
+        )
+    new_id = model_id or file.stem.lower()
+    catalog = _catalog()
+    existing = catalog.get(new_id)
+    if existing is not None and not existing.path:
+        raise UsageError(f"'{new_id}' is already a catalog model; choose another --id")
+    context = min(trained_context(meta) or 4096, 8192)
+    add_model_entry(
+        resolve_paths().user_catalog,
+        {
+            "id": new_id,
+            "name": str(meta.get("general.name") or file.stem),
+            "path": str(file),
+            "n_ctx": context,
+            "chat_format": chat_format,
+        },
+    )
+    print(f'added {new_id} ({file}); use it with: chattui ask -m {new_id} "..."', file=sys.stderr)
+
+
+@models_app.command()
+def rm(
+    model: ModelArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a downloaded model file; a file added in place is only unregistered."""
+    from chattui.toml_edit import remove_model_entry
+
+    catalog = _catalog()
+    spec = catalog.get(model)
+    if spec is None:
+        catalog.resolve(model)
+        raise ModelNotFoundError(f"unknown model '{model}'")
+    paths = resolve_paths()
+    if spec.path:
+        if not remove_model_entry(paths.user_catalog, spec.id):
+            raise UsageError(f"'{spec.id}' is not in {paths.user_catalog}")
+        print(f"unregistered {spec.id}; the file stays at {spec.path}", file=sys.stderr)
+        return
+    if spec.package:
+        raise UsageError(
+            f"'{spec.id}' comes with the {spec.package.replace('_', '-')} package; remove it with "
+            f"pip uninstall {spec.package.replace('_', '-')}"
+        )
+    from chattui.download import part_path
+
+    target = catalog.locate(spec)
+    leftovers = [p for p in (target, part_path(target)) if p.exists()]
+    if not leftovers:
+        raise UsageError(f"'{spec.id}' is not downloaded")
+    if not yes:
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise UsageError("refusing to delete without confirmation; add --yes")
+        if not typer.confirm(f"Delete {', '.join(map(str, leftovers))}?"):
+            raise typer.Exit(1)
+    for leftover in leftovers:
+        leftover.unlink()
+    print(f"deleted {spec.id}", file=sys.stderr)
+
+
+@models_app.command()
+def default(model: ModelArgument) -> None:
+    """Make a model the default (written to config.toml, comments kept)."""
+    from chattui.toml_edit import set_config_value
+
+    resolved = _catalog().resolve(model)
+    paths = resolve_paths()
+    load_config(paths.config_file)  # refuse to touch a broken file
+    set_config_value(paths.config_file, "model", resolved.spec.id)
+    print(f"default model: {resolved.spec.id}", file=sys.stderr)

