@@ -91,6 +91,11 @@ class ChatSession:
         saved_prompt = conversation.system_prompt if conversation else None
         self.system_prompt = system_prompt if system_prompt is not None else saved_prompt
         self.history: list[Message] = list(conversation.messages) if conversation else []
+        self._row_ids: list[int | None] = (
+            list(store.message_ids(conversation.id))
+            if store is not None and conversation is not None
+            else [None] * len(self.history)
+        )
 
     def prompt_messages(self) -> list[Message]:
         """What the model sees: the system prompt, then the history."""
@@ -105,6 +110,7 @@ class ChatSession:
             StoreError: The database cannot be written.
         """
         user = Message(Role.USER, text, utc_now())
+        row = None
         if self.store is not None:
             if self.cid is None:
                 self.cid = self.store.create(
@@ -113,8 +119,48 @@ class ChatSession:
                     system_prompt=self.system_prompt,
                     settings=self._settings(),
                 )
-            self.store.add_message(self.cid, user)
+            row = self.store.add_message(self.cid, user)
         self.history.append(user)
+        self._row_ids.append(row)
+        return self._reply()
+
+    def regenerate(self) -> ChatTurn:
+        """Drop the replies after the last user message and answer it again.
+
+        Raises:
+            ValueError: There is no user message yet.
+        """
+        self._rewind(self._last_user() + 1)
+        return self._reply()
+
+    def edit_last(self, text: str) -> ChatTurn:
+        """Replace the last user message (and what followed it) and send the new text.
+
+        Raises:
+            ValueError: There is no user message yet.
+        """
+        self._rewind(self._last_user())
+        return self.send(text)
+
+    def switch_engine(self, engine: Engine, model: ResolvedModel) -> None:
+        """Continue the chat with another loaded model."""
+        self.engine, self.model = engine, model
+
+    def _last_user(self) -> int:
+        for index in range(len(self.history) - 1, -1, -1):
+            if self.history[index].role is Role.USER:
+                return index
+        raise ValueError("there is no message to answer yet")
+
+    def _rewind(self, keep: int) -> None:
+        """Forget messages from index ``keep`` on, in the history and the store."""
+        first = next((r for r in self._row_ids[keep:] if r is not None), None)
+        if self.store is not None and self.cid is not None and first is not None:
+            self.store.delete_messages_from(self.cid, first)
+        del self.history[keep:]
+        del self._row_ids[keep:]
+
+    def _reply(self) -> ChatTurn:
         reply = self.engine.stream(self.prompt_messages(), self.options)
         message_id = None
         started = utc_now()
@@ -139,6 +185,7 @@ class ChatSession:
             info = replace(info, finish_reason="error")
         reply = Message(Role.ASSISTANT, turn.reply.text, turn.created_at, info)
         self.history.append(reply)
+        self._row_ids.append(turn.message_id)
         if self.store is not None and turn.message_id is not None:
             self.store.update_message(turn.message_id, reply.content, info)
 

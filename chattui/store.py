@@ -7,14 +7,16 @@ private to the user (0600 in a 0700 folder). A damaged file is reported, never r
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chattui.conversation import (
     Conversation,
@@ -32,6 +34,7 @@ from chattui.errors import ConversationNotFoundError, StoreError
 from chattui.store_schema import MIGRATIONS, statements
 from chattui.transcript import snippet
 
+T = TypeVar("T")
 SCHEMA_VERSION = len(MIGRATIONS)
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 ID_LENGTH = 8
@@ -42,6 +45,17 @@ SEARCH_CANDIDATES = 2000
 def new_id() -> str:
     """A short random conversation id."""
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a reading method under the store's lock."""
+
+    @functools.wraps(method)
+    def run(self: ConversationStore, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 def _info_json(info: ReplyInfo | None) -> str | None:
@@ -59,9 +73,14 @@ class ConversationStore:
             StoreError: The file cannot be opened, is not a chattui database, or is damaged.
         """
         self.path = path
+        self._lock = threading.RLock()
         try:
             _private_file(path)
-            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+            # One connection shared by the UI thread and the generation worker, serialised by
+            # self._lock (sqlite3 objects must not be used by two threads at once).
+            self._db = sqlite3.connect(
+                path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the conversation database {path}: {error}") from None
         self._db.row_factory = sqlite3.Row
@@ -98,20 +117,22 @@ class ConversationStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taking the lock up front so concurrent writers queue."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot write to {self.path}: {error}") from None
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot write to {self.path}: {error}") from None
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     # Conversations -----------------------------------------------------------------------
 
@@ -232,6 +253,7 @@ class ConversationStore:
 
     # Reading -----------------------------------------------------------------------------
 
+    @_locked
     def resolve(self, prefix: str) -> str:
         """Find the one conversation whose id starts with ``prefix``.
 
@@ -256,6 +278,7 @@ class ConversationStore:
             )
         return str(rows[0]["id"])
 
+    @_locked
     def latest_id(self) -> str | None:
         """The id of the most recently updated conversation."""
         row = self._db.execute(
@@ -263,6 +286,7 @@ class ConversationStore:
         ).fetchone()
         return None if row is None else str(row["id"])
 
+    @_locked
     def get(self, cid: str) -> Conversation:
         """Load a whole conversation.
 
@@ -296,6 +320,7 @@ class ConversationStore:
             messages=messages,
         )
 
+    @_locked
     def message_ids(self, cid: str) -> list[int]:
         """Row ids of a conversation's messages, in order."""
         rows = self._db.execute(
@@ -303,6 +328,7 @@ class ConversationStore:
         )
         return [int(row["id"]) for row in rows]
 
+    @_locked
     def recent(self, limit: int = 50) -> list[ConversationSummary]:
         """The newest conversations first."""
         rows = self._db.execute(
@@ -316,6 +342,7 @@ class ConversationStore:
             for r in rows
         ]
 
+    @_locked
     def search(self, query: str, limit: int = 20) -> list[SearchHit]:
         """Conversations whose messages match ``query``, best match first, with a snippet.
 

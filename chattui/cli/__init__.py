@@ -61,6 +61,9 @@ def root(
     model: ModelOption = None,
     system: SystemOption = None,
     verbose: VerboseOption = False,
+    continue_latest: Annotated[
+        bool, typer.Option("--continue", "-c", help="Reopen the most recent conversation.")
+    ] = False,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -69,9 +72,13 @@ def root(
     """Chat with a local GGUF model. With text piped in, answer it like `chattui ask`."""
     if ctx.invoked_subcommand is not None:
         return
-    if sys.stdin is not None and not sys.stdin.isatty():
-        _ask(AskRequest(model=model, system=system, verbose=verbose))
-    typer.echo(ctx.get_help())
+    if sys.stdin is None or not sys.stdin.isatty():
+        _ask(
+            AskRequest(model=model, system=system, verbose=verbose, continue_latest=continue_latest)
+        )
+    from chattui.cli.tui import run_tui
+
+    run_tui(model=model, continue_latest=continue_latest)
 
 
 @app.command()

@@ -1,0 +1,33 @@
+"""Starting the TUI: build its services (config, catalog, store, engine factory) and run it."""
+
+from __future__ import annotations
+
+from chattui.catalog import Catalog
+from chattui.config import load_config
+from chattui.paths import resolve_paths
+
+
+def run_tui(*, model: str | None, continue_latest: bool) -> None:
+    """Open the chat app.
+
+    Raises:
+        ChattuiError: The config, catalog or database cannot be used (before the screen opens).
+    """
+    from chattui.engine.base import open_engine
+    from chattui.store import ConversationStore
+    from chattui.tui.app import ChatApp
+    from chattui.tui.services import Services
+
+    paths = resolve_paths()
+    config = load_config(paths.config_file)
+    catalog = Catalog.load(paths.user_catalog, paths.models_dir)
+    store = ConversationStore(paths.database) if config.save_history else None
+    try:
+        ChatApp(
+            Services(config, catalog, paths, store, open_engine),
+            model=model,
+            continue_latest=continue_latest,
+        ).run()
+    finally:
+        if store is not None:
+            store.close()

@@ -1,0 +1,60 @@
+"""ChatApp: the chattui terminal UI. Receives its services from the CLI; builds nothing itself."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from chattui.errors import ChattuiError
+from chattui.tui.screens.chat import ChatScreen
+from chattui.tui.services import Services
+
+
+class ChatApp(App[None]):
+    """Chat with a local model; conversations saved, listed and searchable."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "chattui"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit")]
+
+    def __init__(
+        self, services: Services, *, model: str | None = None, continue_latest: bool = False
+    ) -> None:
+        """Create the app.
+
+        Args:
+            services: Config, catalog, store and the engine factory.
+            model: Model to start with (id, alias or path).
+            continue_latest: Reopen the most recent conversation.
+        """
+        super().__init__()
+        self.services = services
+        self.start_model = model
+        self.continue_latest = continue_latest
+        if services.config.theme and services.config.theme in self.available_themes:
+            self.theme = services.config.theme
+
+    def on_mount(self) -> None:
+        """Show the chat and follow theme changes."""
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.push_screen(ChatScreen(self.services, self.start_model, self.continue_latest))
+
+    def _remember_theme(self, theme: object) -> None:
+        name = getattr(theme, "name", None)
+        if not name or name == self.services.config.theme:
+            return
+        try:
+            self.services.save_theme(name)
+        except ChattuiError as error:
+            self.notify(str(error), severity="error")
+
+    def on_unmount(self) -> None:
+        """Free the model."""
+        screen = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+        if screen is not None:
+            if screen.turn is not None:
+                screen.turn.stop()
+            if screen.engine is not None:
+                screen.engine.close()

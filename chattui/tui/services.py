@@ -1,0 +1,54 @@
+"""What the TUI is given by the CLI: settings, catalog, store and how to open an engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
+from chattui.config import Config
+from chattui.conversation import Conversation
+from chattui.engine.base import Engine, EngineSettings
+from chattui.paths import Paths
+from chattui.store import ConversationStore
+
+
+@dataclass
+class Services:
+    """Everything the app needs from outside, built by the CLI and passed in."""
+
+    config: Config
+    catalog: Catalog
+    paths: Paths
+    store: ConversationStore | None
+    """None when history is off."""
+    open_engine: Callable[[ResolvedModel, EngineSettings], Engine]
+
+    def choose_model(self, name: str | None, conversation: Conversation | None) -> ResolvedModel:
+        """The model to start with.
+
+        In order: -m, the conversation's own, CHATTUI_MODEL, config, the first installed.
+        """
+        saved = conversation.model_id if conversation else None
+        return self.catalog.choose(name, saved, os.environ.get(MODEL_ENV), self.config.model)
+
+    def save_defaults(self, settings: object) -> None:
+        """Write the settings panel's values to config.toml (comments kept)."""
+        from chattui.toml_edit import set_config_value
+
+        values = {
+            "model": getattr(settings, "model", None),
+            "system_prompt": getattr(settings, "system_prompt", None),
+            "context_size": getattr(settings, "context_size", None),
+            **getattr(settings, "sampling", {}),
+        }
+        for key, value in values.items():
+            if value not in (None, ""):
+                set_config_value(self.paths.config_file, key, value)
+
+    def save_theme(self, theme: str) -> None:
+        """Remember the theme in config.toml."""
+        from chattui.toml_edit import set_config_value
+
+        set_config_value(self.paths.config_file, "theme", theme)

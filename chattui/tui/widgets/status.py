@@ -1,0 +1,50 @@
+"""The status bar: model, state, speed of the last reply, and the context gauge."""
+
+from __future__ import annotations
+
+import enum
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+class State(enum.StrEnum):
+    """What the engine is doing."""
+
+    NO_MODEL = "no model"
+    LOADING = "loading"
+    READY = "ready"
+    PROMPT = "processing prompt"
+    GENERATING = "generating"
+
+
+class StatusBar(Static):
+    """One line at the bottom of the chat."""
+
+    model: reactive[str] = reactive("")
+    """Name of the model."""
+    state: reactive[State] = reactive(State.LOADING)
+    """What the engine is doing."""
+    speed: reactive[float] = reactive(0.0)
+    """Decode tokens/s of the last reply."""
+    used: reactive[int] = reactive(0)
+    """Tokens of the conversation as the model sees it."""
+    capacity: reactive[int] = reactive(0)
+    """Context size."""
+    dropped: reactive[int] = reactive(0)
+    """Oldest messages left out of the last prompt."""
+
+    def render(self) -> Text:
+        """Compose the line (all plain text: model names are never markup)."""
+        parts = [self.model or "no model", str(self.state)]
+        if self.speed:
+            parts.append(f"{self.speed:.1f} tok/s")
+        if self.capacity:
+            gauge = f"ctx {self.used:,}/{self.capacity:,} ({100 * self.used // self.capacity}%)"
+            if self.dropped:
+                gauge += f", oldest {self.dropped} messages left out"
+            elif self.used > self.capacity * 0.75:
+                gauge += ", oldest turns will be left out soon"
+            parts.append(gauge)
+        return Text("  ·  ".join(parts))

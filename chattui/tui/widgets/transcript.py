@@ -1,0 +1,65 @@
+"""The transcript: user turns as plain text, replies as Markdown streamed in as they arrive."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Markdown, Static
+
+from chattui.conversation import Message, Role
+from chattui.terminal_text import printable
+
+
+class UserMessage(Static):
+    """A user's message, shown literally (never parsed as markup)."""
+
+    def __init__(self, text: str) -> None:
+        """Show ``text``."""
+        super().__init__(Text(printable(text)))
+        self.text = text
+
+
+class Reply(Markdown):
+    """An assistant reply rendered as Markdown; model text is made terminal-safe first."""
+
+    def __init__(self, text: str = "", *, note: str = "") -> None:
+        """Show ``text``; ``note`` is a short line under it (model, finish reason)."""
+        super().__init__(printable(text))
+        self.text = text
+        self.border_subtitle = note
+
+
+class Notice(Static):
+    """A line from chattui itself (no model, errors, help)."""
+
+
+class Transcript(VerticalScroll):
+    """The conversation so far; stays scrolled to the newest text unless the user scrolls up."""
+
+    def show(self, messages: list[Message]) -> None:
+        """Replace the content with ``messages``."""
+        self.remove_children()
+        self.mount_all([_widget(m) for m in messages if m.role is not Role.SYSTEM])
+        self.anchor()
+
+    def replies(self) -> list[Reply]:
+        """The reply widgets in order."""
+        return list(self.query(Reply))
+
+    def users(self) -> list[UserMessage]:
+        """The user message widgets in order."""
+        return list(self.query(UserMessage))
+
+
+def note_for(message: Message) -> str:
+    """The short line under a reply: model, and how it ended when not normally."""
+    if message.info is None:
+        return ""
+    finish = message.info.finish_reason or "interrupted"
+    return message.info.model_id + ("" if finish == "stop" else f" · {finish}")
+
+
+def _widget(message: Message) -> UserMessage | Reply:
+    if message.role is Role.USER:
+        return UserMessage(message.content)
+    return Reply(message.content, note=note_for(message))

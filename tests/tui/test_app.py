@@ -1,0 +1,295 @@
+"""Pilot tests of the chat app: what the transcript and the store hold after each action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from chattui.catalog import ModelSpec
+from chattui.conversation import Message, Role
+from chattui.tui.app import ChatApp
+from chattui.tui.screens.chat import ChatScreen
+from chattui.tui.screens.dialogs import ConfirmScreen, TextScreen
+from chattui.tui.screens.settings import SettingsScreen
+from chattui.tui.widgets.prompt import PromptInput
+from chattui.tui.widgets.sidebar import Sidebar
+from chattui.tui.widgets.status import State, StatusBar
+from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessage
+from tests.tui.conftest import AppFactory
+
+
+def screen(app: ChatApp) -> ChatScreen:
+    assert isinstance(app.screen, ChatScreen)
+    return app.screen
+
+
+async def ready(pilot: Pilot[None]) -> ChatScreen:
+    chat = screen(pilot.app)  # type: ignore[arg-type]
+    for _ in range(200):
+        if chat.query_one(StatusBar).state is State.READY:
+            return chat
+        await pilot.pause(0.02)
+    raise AssertionError("the model never became ready")
+
+
+async def send(pilot: Pilot[None], text: str) -> None:
+    chat = screen(pilot.app)  # type: ignore[arg-type]
+    prompt = chat.query_one(PromptInput)
+    prompt.focus()
+    prompt.load_text(text)
+    await pilot.press("enter")
+    await finished(pilot)
+
+
+async def finished(pilot: Pilot[None]) -> None:
+    chat = screen(pilot.app)  # type: ignore[arg-type]
+    for _ in range(500):
+        await pilot.pause(0.02)
+        if chat.turn is None and chat._reply is None:
+            return
+    raise AssertionError("the reply never finished")
+
+
+def stored(app: ChatApp) -> list[Message]:
+    store = app.services.store
+    assert store is not None
+    latest = store.latest_id()
+    return list(store.get(latest).messages) if latest else []
+
+
+async def test_send_streams_reply_and_saves(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["Hello **there**, friend."])
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "Hi!")
+        transcript = chat.query_one(Transcript)
+        assert [u.text for u in transcript.users()] == ["Hi!"]
+        assert [r.text for r in transcript.replies()] == ["Hello **there**, friend."]
+        messages = stored(app)
+        assert [(m.role, m.content) for m in messages] == [
+            (Role.USER, "Hi!"),
+            (Role.ASSISTANT, "Hello **there**, friend."),
+        ]
+        assert messages[1].info is not None and messages[1].info.finish_reason == "stop"
+        status = chat.query_one(StatusBar)
+        assert status.state is State.READY and status.used > 0 and status.capacity == 4096
+
+
+async def test_escape_stops_and_keeps_partial(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["word " * 400], delay=0.01)
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        chat.query_one(PromptInput).load_text("Tell me a lot")
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if chat.turn is not None and chat.turn.reply.text.count("word") > 5:
+                break
+        await pilot.press("escape")
+        await finished(pilot)
+        reply = stored(app)[1]
+        assert reply.info is not None and reply.info.finish_reason == "stopped"
+        assert 5 <= reply.content.count("word") < 400
+        assert chat.query_one(Transcript).replies()[-1].text == reply.content
+
+
+async def test_regenerate_and_edit(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["first answer", "second answer", "third answer"])
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "question")
+        await pilot.press("ctrl+r")
+        await finished(pilot)
+        assert [m.content for m in stored(app)] == ["question", "second answer"]
+        assert [r.text for r in chat.query_one(Transcript).replies()] == ["second answer"]
+        await pilot.press("ctrl+g")
+        prompt = chat.query_one(PromptInput)
+        assert prompt.text == "question"
+        prompt.load_text("better question")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert [m.content for m in stored(app)] == ["better question", "third answer"]
+        transcript = chat.query_one(Transcript)
+        assert [u.text for u in transcript.users()] == ["better question"]
+
+
+async def test_up_recalls_and_ctrl_j_adds_a_line(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "remember me")
+        prompt = chat.query_one(PromptInput)
+        await pilot.press("up")
+        assert prompt.text == "remember me"
+        prompt.clear()
+        await pilot.press("a", "ctrl+j", "b")
+        assert prompt.text == "a\nb"
+
+
+async def test_slash_commands(app_factory: AppFactory, tmp_path: Path) -> None:
+    app = app_factory()
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "/system Answer in French.")
+        assert chat.session is not None and chat.session.system_prompt == "Answer in French."
+        await send(pilot, "/temp 0.3")
+        assert chat.session.options.temperature == 0.3
+        await send(pilot, "/temp 9")
+        assert chat.session.options.temperature == 0.3
+        await send(pilot, "hello")
+        target = tmp_path / "chat.md"
+        await send(pilot, f"/export {target}")
+        assert "## User\n\nhello" in target.read_text()
+        assert "Answer in French." in target.read_text()
+        await send(pilot, "/help")
+        assert any("/model NAME" in str(n.render()) for n in chat.query(Notice))
+        await send(pilot, "/new")
+        assert chat.query_one(Transcript).users() == [] and chat.session.cid is None
+        await send(pilot, "/model smollm2")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if chat.model is not None and chat.model.spec.id == "smollm2-135m":
+                break
+        assert chat.model is not None and chat.model.spec.id == "smollm2-135m"
+        prompt = chat.query_one(PromptInput)
+        prompt.load_text("/he")
+        prompt.focus()
+        await pilot.press("tab")
+        assert prompt.text == "/help "
+
+
+async def test_sidebar_open_filter_rename_delete(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["reply one", "reply two"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "about walruses")
+        await pilot.press("ctrl+n")
+        await send(pilot, "about penguins")
+        store = app.services.store
+        assert store is not None
+        ids = [c.id for c in store.recent()]
+        assert len(ids) == 2
+        sidebar = chat.query_one(Sidebar)
+        chat.query_one("#filter", Input).value = "walruses"
+        await pilot.pause(0.1)
+        from textual.widgets import OptionList
+
+        options = chat.query_one("#chats", OptionList)
+        assert options.option_count == 1
+        options.highlighted = 0
+        options.action_select()
+        await pilot.pause(0.1)
+        assert [u.text for u in chat.query_one(Transcript).users()] == ["about walruses"]
+        assert chat.session is not None and chat.session.cid == ids[1]
+        await pilot.press("f2")
+        assert isinstance(app.screen, TextScreen)
+        app.screen.query_one(Input).value = "Walrus facts"
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        assert store.get(ids[1]).title == "Walrus facts"
+        await pilot.press("f8")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause(0.05)
+        assert [c.id for c in store.recent()] == [ids[0]]
+        assert sidebar.display
+        await pilot.press("ctrl+b")
+        assert not sidebar.display
+
+
+async def test_continue_reopens_latest(app_factory: AppFactory, chattui_home: Path) -> None:
+    first = app_factory(replies=["saved reply"])
+    async with first.run_test() as pilot:
+        await ready(pilot)
+        await send(pilot, "keep this")
+    again = app_factory(continue_latest=True)
+    async with again.run_test() as pilot:
+        chat = await ready(pilot)
+        transcript = chat.query_one(Transcript)
+        assert [u.text for u in transcript.users()] == ["keep this"]
+        assert [r.text for r in transcript.replies()] == ["saved reply"]
+
+
+async def test_model_output_is_literal(app_factory: AppFactory) -> None:
+    hostile = "[bold red]x[/bold red] \x1b[31mred\x1b[0m \x9b2J"
+    app = app_factory(replies=[hostile])
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "[b]me too[/b]")
+        reply = chat.query_one(Transcript).replies()[-1]
+        assert reply.text == hostile
+        shown = reply.source
+        assert "[bold red]x[/bold red]" in shown and "\x1b" not in shown and "\x9b" not in shown
+        user = chat.query_one(Transcript).users()[-1]
+        assert "[b]me too[/b]" in str(user.render())
+
+
+async def test_no_model_still_opens(app_factory: AppFactory) -> None:
+    absent = ModelSpec(id="absent", name="Absent", file="absent.gguf")
+    app = app_factory(specs=[absent])
+    async with app.run_test() as pilot:
+        chat = screen(app)
+        await pilot.pause(0.1)
+        assert chat.query_one("#no-model", Notice) is not None
+        assert chat.query_one(StatusBar).state is State.NO_MODEL
+        chat.query_one(PromptInput).load_text("hello?")
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        assert chat.session is None and stored(app) == []
+
+
+async def test_settings_panel_validates_and_saves_defaults(
+    app_factory: AppFactory, chattui_home: Path
+) -> None:
+    config = chattui_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("# mine\nthreads = 2\n")
+    app = app_factory()
+    async with app.run_test(size=(100, 40)) as pilot:
+        chat = await ready(pilot)
+        await pilot.press("ctrl+o")
+        assert isinstance(app.screen, SettingsScreen)
+        panel = app.screen
+        panel.query_one("#temperature", Input).value = "9"
+        await pilot.pause(0.05)
+        assert "allowed" in str(panel.query_one("#temperature-error").render())
+        panel.action_apply()
+        await pilot.pause(0.05)
+        assert isinstance(app.screen, SettingsScreen)  # not applied
+        panel.query_one("#temperature", Input).value = "0.25"
+        from textual.widgets import Checkbox
+
+        panel.query_one("#save_as_default", Checkbox).value = True
+        panel.action_apply()
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ChatScreen)
+        assert chat.session is not None and chat.session.options.temperature == 0.25
+        text = config.read_text()
+        assert text.startswith("# mine\nthreads = 2\n") and "temperature = 0.25" in text
+
+
+async def test_theme_choice_persists(app_factory: AppFactory, chattui_home: Path) -> None:
+    app = app_factory()
+    async with app.run_test() as pilot:
+        await ready(pilot)
+        app.theme = "nord"
+        await pilot.pause(0.05)
+    assert 'theme = "nord"' in (chattui_home / "config" / "config.toml").read_text()
+
+
+async def test_copy_reply_and_code(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["Here:\n\n```python\nprint(1)\n```\n"])
+    async with app.run_test() as pilot:
+        await ready(pilot)
+        await send(pilot, "code please")
+        await pilot.press("f3")
+        assert app.clipboard.startswith("Here:")
+        await pilot.press("f4")
+        assert app.clipboard == "print(1)\n"
+
+
+def test_user_message_widget_is_plain() -> None:
+    assert UserMessage("[x]").text == "[x]"
+    assert Reply("a").text == "a"

@@ -1,0 +1,102 @@
+"""The chat app on the real engine (SmolLM2 via llama.cpp), and `chattui` on a real terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from textual.widgets import OptionList
+
+from chattui.config import Config
+from chattui.sampling import Sampling
+from chattui.store import ConversationStore
+from chattui.tui.widgets.prompt import PromptInput
+from chattui.tui.widgets.transcript import Transcript
+from tests.tui.conftest import AppFactory
+from tests.tui.test_app import finished, ready, send, stored
+
+
+async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None:
+    # Greedy, so the first prompt reliably runs long enough to be stopped.
+    app = app_factory(real=True, config=Config(sampling=Sampling(temperature=0.0, max_tokens=400)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        assert chat.engine is not None and chat.engine.model_id == "smollm2-135m"
+        chat.query_one(PromptInput).load_text(
+            "Write the numbers from 1 to 300 separated by commas."
+        )
+        await pilot.press("enter")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if chat.turn is not None and len(chat.turn.reply.text) > 30:
+                break
+        await pilot.press("escape")
+        await finished(pilot)
+        partial = stored(app)[1]
+        assert partial.info is not None and partial.info.finish_reason == "stopped"
+        assert 30 <= len(partial.content) < 1000
+        assert chat.query_one(Transcript).replies()[-1].text == partial.content
+
+        await pilot.press("ctrl+r")
+        await finished(pilot)
+        regenerated = stored(app)
+        assert len(regenerated) == 2 and regenerated[1].info is not None
+        assert regenerated[1].info.finish_reason in ("stop", "length")
+        assert regenerated[1].info.model_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+        await send(pilot, "What is the capital city of France? Answer in one word.")
+        assert len(stored(app)) == 4 and stored(app)[3].content.strip()
+
+        await pilot.press("ctrl+n")
+        assert chat.query_one(Transcript).users() == []
+        options = chat.query_one("#chats", OptionList)
+        options.highlighted = 0
+        options.action_select()
+        await pilot.pause(0.1)
+        users = [u.text for u in chat.query_one(Transcript).users()]
+        assert users[0].startswith("Write the numbers") and len(users) == 2
+        await send(pilot, "Thanks!")
+        assert len(stored(app)) == 6  # continued the reopened chat, same conversation
+
+
+def test_chattui_opens_the_tui_on_a_terminal(chattui_home: Path) -> None:
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chattui"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    screen = b""
+
+    def read_until(marker: bytes, timeout: float = 60) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while marker not in screen:
+            assert time.monotonic() < deadline, f"no {marker!r} on screen"
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                screen += os.read(master, 65536)
+
+    try:
+        read_until(b"ready")
+        screen = b""
+        os.write(master, b"Say hi.\r")
+        read_until(b"tok/s")
+        os.write(master, b"\x11")  # ctrl+q
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        os.close(master)
+    store = ConversationStore(chattui_home / "data" / "chattui.db")
+    (summary,) = store.recent()
+    assert summary.title == "Say hi." and summary.message_count == 2
