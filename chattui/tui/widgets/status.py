@@ -37,7 +37,7 @@ class StatusBar(Static):
 
     def render(self) -> Text:
         """Compose the line (all plain text: model names are never markup)."""
-        parts = [self.model or "no model", str(self.state)]
+        parts = [self.model, str(self.state)] if self.model else [str(self.state)]
         if self.speed:
             parts.append(f"{self.speed:.1f} tok/s")
         if self.capacity:

@@ -30,7 +30,11 @@ class Reply(Markdown):
 
 
 class Notice(Static):
-    """A line from chattui itself (no model, errors, help)."""
+    """A note from chattui itself (no model, help); shown literally, never as markup."""
+
+    def __init__(self, text: str, *, id: str | None = None) -> None:
+        """Show ``text``."""
+        super().__init__(Text(printable(text)), id=id)
 
 
 class Transcript(VerticalScroll):
