@@ -148,24 +148,9 @@ class ConversationStore:
         """Start a conversation and return its id."""
         now = created_at or utc_now()
         with self._write() as db:
-            while True:
-                cid = new_id()
-                if not db.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone():
-                    break
-            db.execute(
-                "INSERT INTO conversations (id, title, created_at, updated_at, model_id,"
-                " system_prompt, settings) VALUES (:id, :title, :now, :now, :model, :system,"
-                " :settings)",
-                {
-                    "id": cid,
-                    "title": title_from(title) or "New chat",
-                    "now": now,
-                    "model": model_id,
-                    "system": system_prompt,
-                    "settings": json.dumps(dict(settings or {})),
-                },
+            return _insert_conversation(
+                db, title_from(title) or "New chat", now, now, model_id, system_prompt, settings
             )
-        return cid
 
     def add_message(self, cid: str, message: Message) -> int:
         """Append a message (committed before this returns) and return its row id."""
@@ -212,24 +197,10 @@ class ConversationStore:
 
     def import_conversation(self, conversation: Conversation) -> str:
         """Save a whole conversation (from an export) under a new id, times kept."""
+        c = conversation
         with self._write() as db:
-            while True:
-                cid = new_id()
-                if not db.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone():
-                    break
-            db.execute(
-                "INSERT INTO conversations (id, title, created_at, updated_at, model_id,"
-                " system_prompt, settings) VALUES (:id, :title, :created, :updated, :model,"
-                " :system, :settings)",
-                {
-                    "id": cid,
-                    "title": conversation.title,
-                    "created": conversation.created_at,
-                    "updated": conversation.updated_at,
-                    "model": conversation.model_id,
-                    "system": conversation.system_prompt,
-                    "settings": json.dumps(dict(conversation.settings)),
-                },
+            cid = _insert_conversation(
+                db, c.title, c.created_at, c.updated_at, c.model_id, c.system_prompt, c.settings
             )
             db.executemany(
                 "INSERT INTO messages (conversation_id, role, content, created_at, info)"
@@ -396,6 +367,36 @@ class ConversationStore:
             SearchHit(cid, titles[cid]["title"], snippets.get(mid, ""), titles[cid]["updated_at"])
             for cid, (_, mid) in chosen
         ]
+
+
+def _insert_conversation(
+    db: sqlite3.Connection,
+    title: str,
+    created_at: str,
+    updated_at: str,
+    model_id: str | None,
+    system_prompt: str | None,
+    settings: Mapping[str, Any] | None,
+) -> str:
+    """Insert a conversation row under a fresh unused id (inside a write transaction)."""
+    while True:
+        cid = new_id()
+        if not db.execute("SELECT 1 FROM conversations WHERE id = ?", (cid,)).fetchone():
+            break
+    db.execute(
+        "INSERT INTO conversations (id, title, created_at, updated_at, model_id, system_prompt,"
+        " settings) VALUES (:id, :title, :created, :updated, :model, :system, :settings)",
+        {
+            "id": cid,
+            "title": title,
+            "created": created_at,
+            "updated": updated_at,
+            "model": model_id,
+            "system": system_prompt,
+            "settings": json.dumps(dict(settings or {})),
+        },
+    )
+    return cid
 
 
 def _private_file(path: Path) -> None:
