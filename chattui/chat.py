@@ -27,7 +27,12 @@ class ChatTurn:
     """A reply being generated and saved; iterate it for the text pieces."""
 
     def __init__(
-        self, session: ChatSession, reply: Reply, message_id: int | None, created_at: str
+        self,
+        session: ChatSession,
+        reply: Reply,
+        message_id: int | None,
+        created_at: str,
+        prefix: str = "",
     ) -> None:
         """Wrap a reply; ``message_id`` is its row in the store (None when not saving)."""
         self.session = session
@@ -35,6 +40,13 @@ class ChatTurn:
         self.message_id = message_id
         self.created_at = created_at
         """When the reply started."""
+        self.prefix = prefix
+        """Text of the reply before this turn (when continuing a stopped reply)."""
+
+    @property
+    def text(self) -> str:
+        """The whole reply so far, continued part included."""
+        return self.prefix + self.reply.text
 
     def __iter__(self) -> Generator[str, None, None]:
         last_save = time.monotonic()
@@ -45,7 +57,7 @@ class ChatTurn:
                 now = time.monotonic()
                 if self.message_id is not None and now - last_save >= SAVE_INTERVAL:
                     last_save = now
-                    self.session.save_partial(self.message_id, self.reply.text)
+                    self.session.save_partial(self.message_id, self.text)
         finally:
             pieces.close()
             self.session.finish_turn(self)
@@ -142,6 +154,19 @@ class ChatSession:
         self._rewind(self._last_user())
         return self.send(text)
 
+    def continue_reply(self) -> ChatTurn:
+        """Carry on writing the last reply (one that was stopped or cut short).
+
+        Raises:
+            ValueError: The conversation does not end with a reply.
+        """
+        if not self.history or self.history[-1].role is not Role.ASSISTANT:
+            raise ValueError("there is no reply to continue")
+        reply = self.engine.stream(self.prompt_messages(), self.options)  # ends with the partial
+        partial = self.history.pop()
+        row = self._row_ids.pop()
+        return ChatTurn(self, reply, row, partial.created_at, prefix=partial.content)
+
     def switch_engine(self, engine: Engine, model: ResolvedModel) -> None:
         """Continue the chat with another loaded model."""
         self.engine, self.model = engine, model
@@ -183,7 +208,7 @@ class ChatSession:
         info = self._info(stats)
         if stats is None:
             info = replace(info, finish_reason="error")
-        reply = Message(Role.ASSISTANT, turn.reply.text, turn.created_at, info)
+        reply = Message(Role.ASSISTANT, turn.text, turn.created_at, info)
         self.history.append(reply)
         self._row_ids.append(turn.message_id)
         if self.store is not None and turn.message_id is not None:

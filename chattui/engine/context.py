@@ -30,7 +30,8 @@ def fit_messages(
     """Keep as much recent history as fits, always keeping the system prompt and last message.
 
     Args:
-        messages: The conversation, ending with the new user message.
+        messages: The conversation, ending with the new user message (or with a partial reply
+            to continue after it).
         count: Counts the prompt tokens of a message list with the model's tokenizer.
         n_ctx: Context window in tokens.
         max_tokens: The reply's token limit, if any.
@@ -47,11 +48,7 @@ def fit_messages(
     if total <= room:
         return ContextFit(tuple(messages), 0, total, budget)
 
-    head = list(messages[:1]) if messages and messages[0].role is Role.SYSTEM else []
-    body = list(messages[len(head) :])
-    # Candidate cut points: keep body[start:], where start begins a user turn or is the last one.
-    starts = [i for i, m in enumerate(body) if m.role is Role.USER and i > 0]
-    starts = sorted({*starts, len(body) - 1})
+    head, body, starts = _cut_points(messages)
 
     def kept(start: int) -> list[Message]:
         return head + body[start:]
@@ -70,6 +67,37 @@ def fit_messages(
     start = chosen if chosen is not None else starts[-1]
     kept_messages = kept(start)
     return ContextFit(tuple(kept_messages), start, count(kept_messages), budget)
+
+
+def next_trim(
+    messages: Sequence[Message],
+    count: Callable[[Sequence[Message]], int],
+    n_ctx: int,
+    max_tokens: int | None,
+) -> int:
+    """How many of the oldest messages will be left out when the context fills up.
+
+    The same cut ``fit_messages`` will make, computed ahead so the user can see it coming.
+    """
+    if not messages:
+        return 0
+    head, body, starts = _cut_points(messages)
+    target = int((n_ctx - reply_budget(n_ctx, max_tokens)) * TRIM_TARGET)
+    chosen = _first_fitting(starts, lambda s: count(head + body[s:]) <= target)
+    return chosen if chosen is not None else starts[-1]
+
+
+def _cut_points(messages: Sequence[Message]) -> tuple[list[Message], list[Message], list[int]]:
+    """Split off the system prompt and list where the kept history may start.
+
+    A cut starts on a user turn, up to the newest user message (which always stays, with the
+    reply being continued after it, if any).
+    """
+    head = list(messages[:1]) if messages and messages[0].role is Role.SYSTEM else []
+    body = list(messages[len(head) :])
+    users = [i for i, m in enumerate(body) if m.role is Role.USER]
+    newest = users[-1] if users else len(body) - 1
+    return head, body, sorted({*(i for i in users if 0 < i <= newest), newest})
 
 
 def _first_fitting(starts: list[int], fits: Callable[[int], bool]) -> int | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chattui.catalog import KNOWN_CHAT_FORMATS, ModelSpec
-from chattui.conversation import Message
+from chattui.conversation import Message, Role
 from chattui.engine.base import (
     EngineSettings,
     FinishReason,
@@ -194,16 +194,25 @@ class LlamaEngine:
         return jinja
 
     def tokenize(self, messages: Sequence[Message]) -> list[int]:
-        """Render ``messages`` with the chat template and tokenize the prompt."""
+        """Render ``messages`` with the chat template and tokenize the prompt.
+
+        When the last message is the assistant's, it is a partial reply to continue: the prompt
+        is the conversation before it, the assistant's header, then its text so far.
+        """
         key = tuple(messages)
         if self._last_tokens is not None and self._last_tokens[0] == key:
             return self._last_tokens[1]  # planning the context just tokenized these
+        partial = ""
+        if messages and messages[-1].role is Role.ASSISTANT:
+            partial, messages = messages[-1].content, messages[:-1]
         try:
             rendered = self._format(messages=[m.as_chat_dict() for m in messages])
         except Exception as error:  # noqa: BLE001 - templates raise anything; report it
             raise ModelLoadError(f"the chat template of {self.path.name} failed: {error}") from None
         tokens: list[int] = self._llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+            (rendered.prompt + partial).encode("utf-8"),
+            add_bos=not rendered.added_special,
+            special=True,
         )
         self._last_tokens = (key, tokens)
         return tokens

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 
-from chattui.conversation import Message
+from chattui.conversation import Message, Role
 from chattui.engine.base import FinishReason, Reply, TurnStats
 from chattui.engine.context import fit_messages
 from chattui.sampling import GenerationOptions
@@ -38,6 +38,7 @@ class ScriptedEngine:
 
         Args:
             replies: Replies to give, in turn (cycling); empty echoes the last user message.
+                Asked to continue a partial reply, it gives the rest of the reply it came from.
             model_id: Id to report.
             n_ctx: Context window in (scripted) tokens.
             delay: Seconds to wait before each token, to imitate a real model.
@@ -57,6 +58,12 @@ class ScriptedEngine:
     def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
         """Start the next scripted reply; see ``Engine.stream``."""
         fit = fit_messages(messages, self.count_tokens, self.n_ctx, options.max_tokens)
+        if messages and messages[-1].role is Role.ASSISTANT and self.replies:
+            # Continuing a partial reply: give the rest of the reply it was cut from.
+            partial = messages[-1].content
+            text = self.replies[(self.turns - 1) % len(self.replies)]
+            text = text[len(partial) :] if text.startswith(partial) else text
+            return Reply(fit, lambda reply: self._run(reply, text, options))
         if self.replies:
             text = self.replies[self.turns % len(self.replies)]
         else:

@@ -197,3 +197,18 @@ def test_logs_silenced_without_touching_file_descriptors(demo_path: Path, tmp_pa
             assert "llama_model_loader" in result.stderr or "print_info" in result.stderr
         else:
             assert result.stderr == ""
+
+
+def test_continue_a_partial_reply(engine: LlamaEngine) -> None:
+    question = Message(Role.USER, "Write the numbers from 1 to 300 separated by commas.")
+    options = GenerationOptions(temperature=0.0, max_tokens=30)
+    whole = "".join(engine.stream([question], options))
+    first = "".join(engine.stream([question], GenerationOptions(temperature=0.0, max_tokens=10)))
+    assert whole.startswith(first) and len(first) < len(whole)
+    more = engine.stream(
+        [question, Message(Role.ASSISTANT, first)],
+        GenerationOptions(temperature=0.0, max_tokens=20),
+    )
+    rest = "".join(more)
+    assert (first + rest).startswith(whole[: len(first) + 5])  # picks up where it stopped
+    assert more.stats.prompt_evaluated <= 3  # the partial reply was already in the cache

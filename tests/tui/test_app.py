@@ -323,3 +323,29 @@ async def test_switching_model_mid_reply_waits_then_continues(app_factory: AppFa
         messages = stored(app)
         assert len(messages) == 4  # the same conversation went on
         assert messages[3].info is not None and messages[3].info.model_id == "smollm2-135m"
+
+
+async def test_continue_a_stopped_reply(app_factory: AppFactory) -> None:
+    full = " ".join(f"w{i}" for i in range(300))
+    app = app_factory(replies=[full], delay=0.005)
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        chat.query_one(PromptInput).load_text("go")
+        await pilot.press("enter")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if chat.turn is not None and len(chat.turn.text.split()) > 10:
+                break
+        await pilot.press("escape")
+        await finished(pilot)
+        stopped = stored(app)[1]
+        assert stopped.info is not None and stopped.info.finish_reason == "stopped"
+        assert len(stopped.content) < len(full)
+        await pilot.press("ctrl+t")
+        await finished(pilot)
+        messages = stored(app)
+        assert len(messages) == 2  # the same reply row, carried on
+        assert messages[1].content == full
+        assert messages[1].info is not None and messages[1].info.finish_reason == "stop"
+        assert chat.query_one(Transcript).replies()[-1].text == full
+        assert len(chat.query_one(Transcript).replies()) == 1

@@ -42,6 +42,13 @@ async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None
         assert 30 <= len(partial.content) < 1000
         assert chat.query_one(Transcript).replies()[-1].text == partial.content
 
+        await pilot.press("ctrl+t")  # continue the stopped reply
+        await finished(pilot)
+        continued = stored(app)
+        assert len(continued) == 2 and continued[1].content.startswith(partial.content)
+        assert len(continued[1].content) > len(partial.content)
+        assert continued[1].info is not None and continued[1].info.finish_reason != "stopped"
+
         await pilot.press("ctrl+r")
         await finished(pilot)
         regenerated = stored(app)

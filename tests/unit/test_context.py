@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from chattui.conversation import Message, Role
-from chattui.engine.context import fit_messages, reply_budget
+from chattui.engine.context import fit_messages, next_trim, reply_budget
 from chattui.engine.scripted import ScriptedEngine
 from chattui.errors import ContextOverflowError
 
@@ -59,3 +59,22 @@ def test_reply_budget() -> None:
     assert reply_budget(8192, None) == 1024
     assert reply_budget(1024, None) == 256
     assert reply_budget(8192, 50) == 50
+
+
+def test_next_trim_predicts_the_cut() -> None:
+    count = ScriptedEngine([]).count_tokens
+    messages = chat(40)[:-1]  # a conversation between turns
+    ahead = next_trim(messages, count, 1024, 100)
+    assert ahead > 0 and messages[1 + ahead].role is U  # counted after the system prompt
+    grown = [*messages, Message(U, "and one more question " * 30)]
+    fit = fit_messages(grown, count, 1024, 100)
+    assert fit.dropped >= ahead  # the prediction is the cut, or the new message needs more
+    assert next_trim(chat(1)[:-1], count, 8192, None) == 0
+
+
+def test_continuing_a_partial_reply_keeps_its_question() -> None:
+    count = ScriptedEngine([]).count_tokens
+    messages = [*chat(40), Message(A, "partial " * 10)]
+    fit = fit_messages(messages, count, 1024, 100)
+    assert fit.messages[-2:] == tuple(messages[-2:])
+    assert fit.messages[1].role is U

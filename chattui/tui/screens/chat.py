@@ -26,6 +26,7 @@ from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
 from chattui.conversation import Conversation
 from chattui.engine.base import Engine, EngineSettings
+from chattui.engine.context import next_trim
 from chattui.errors import ChattuiError
 from chattui.sampling import GenerationOptions, Sampling, check_sampling
 from chattui.terminal_text import printable
@@ -38,7 +39,7 @@ from chattui.tui.widgets.sidebar import Entry, Sidebar
 from chattui.tui.widgets.status import State, StatusBar
 from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessage, note_for
 
-HELP = """Enter sends · Ctrl+J new line · Up recalls · Esc stops · Ctrl+R regenerates
+HELP = """Enter sends · Ctrl+J new line · Up recalls · Esc stops · Ctrl+T continues · Ctrl+R redoes
 Ctrl+G edits your last message · F3 copies the reply, F4 its code · F2 renames, F8 deletes
 /new  /model NAME  /system TEXT  /temp VALUE  /clear  /export [FILE]  /help"""
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
@@ -62,6 +63,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+r", "regenerate", "Regenerate"),
         # Keys the prompt (a TextArea) does not already use for editing.
         Binding("ctrl+g", "edit_last", "Edit last"),
+        Binding("ctrl+t", "continue_reply", "Continue reply", show=False),
         Binding("ctrl+o", "settings", "Settings"),
         Binding("f2", "rename", "Rename chat", show=False),
         Binding("f3", "copy_reply", "Copy reply", show=False),
@@ -217,12 +219,19 @@ class ChatScreen(Screen[None]):
         else:
             self._begin(text, lambda: session.send(text))
 
-    def _begin(self, user_text: str | None, start: Callable[[], ChatTurn]) -> None:
+    def _begin(
+        self, user_text: str | None, start: Callable[[], ChatTurn], *, extend: bool = False
+    ) -> None:
         transcript = self.query_one(Transcript)
         if user_text is not None:
             transcript.mount(UserMessage(user_text))
-        self._reply = Reply()
-        transcript.mount(self._reply)
+        replies = transcript.replies()
+        if extend and replies:
+            self._reply = replies[-1]  # new text is appended to the stopped reply
+            self._reply.border_subtitle = ""
+        else:
+            self._reply = Reply()
+            transcript.mount(self._reply)
         transcript.anchor()
         self._stream = Markdown.get_stream(self._reply)
         self.query_one(StatusBar).state = State.PROMPT
@@ -272,6 +281,7 @@ class ChatScreen(Screen[None]):
         elif self._reply is not None and not self._reply.text:
             await self._reply.remove()
         self._reply = None
+        self._update_gauge()
         self.refresh_sidebar()
         if self._waiting_engine is not None:
             model, engine = self._waiting_engine
@@ -308,6 +318,16 @@ class ChatScreen(Screen[None]):
         self._drop_last_reply()
         session = self.session
         self._begin(None, session.regenerate)
+
+    def action_continue_reply(self) -> None:
+        """Carry on writing the last reply where it stopped."""
+        if self._busy() or self.session is None:
+            return
+        if not self.session.history or self.session.history[-1].role.value != "assistant":
+            self.notify("There is no reply to continue.", severity="warning")
+            return
+        session = self.session
+        self._begin(None, session.continue_reply, extend=True)
 
     def action_edit_last(self) -> None:
         """Put the last message back in the prompt; sending it replaces the old one."""
@@ -501,10 +521,14 @@ class ChatScreen(Screen[None]):
         """Count the open chat's tokens with the model's tokenizer (idle only)."""
         if self.engine is None or self.session is None or self.turn is not None:
             return
+        if self._reply is not None:
+            return
         status = self.query_one(StatusBar)
         messages = self.session.prompt_messages()
         status.used = self.engine.count_tokens(messages) if messages else 0
-        status.dropped = 0
+        status.next_drop = next_trim(
+            messages, self.engine.count_tokens, self.engine.n_ctx, self.session.options.max_tokens
+        )
 
     def _busy(self) -> bool:
         if self.turn is not None or self._reply is not None:

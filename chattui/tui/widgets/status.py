@@ -34,6 +34,8 @@ class StatusBar(Static):
     """Context size."""
     dropped: reactive[int] = reactive(0)
     """Oldest messages left out of the last prompt."""
+    next_drop: reactive[int] = reactive(0)
+    """Oldest messages the next trim will leave out, once the context is full."""
 
     def render(self) -> Text:
         """Compose the line (all plain text: model names are never markup)."""
@@ -44,7 +46,7 @@ class StatusBar(Static):
             gauge = f"ctx {self.used:,}/{self.capacity:,} ({100 * self.used // self.capacity}%)"
             if self.dropped:
                 gauge += f", oldest {self.dropped} messages left out"
-            elif self.used > self.capacity * 0.75:
-                gauge += ", oldest turns will be left out soon"
+            if self.next_drop:
+                gauge += f"; when full, the oldest {self.next_drop} go"
             parts.append(gauge)
         return Text("  ·  ".join(parts))
