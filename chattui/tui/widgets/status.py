@@ -47,6 +47,6 @@ class StatusBar(Static):
             if self.dropped:
                 gauge += f", oldest {self.dropped} messages left out"
             if self.next_drop:
-                gauge += f"; when full, the oldest {self.next_drop} go"
+                gauge += f"; when full, the oldest {self.next_drop} messages go"
             parts.append(gauge)
         return Text("  ·  ".join(parts))
