@@ -1,14 +1,16 @@
 """The chat screen: sidebar, transcript, prompt and status bar, and the workers behind them.
 
 The engine loads and generates in thread workers; tokens are handed to the UI through a buffer
-that a timer drains ten times a second, so the UI never sets the pace of decoding (Markdown
-rendering competes with llama.cpp for the CPU: bench/tui_stream.py measures it).
+that a timer drains in batches (every 80 ms, 160 ms once the reply is long), so the UI never sets
+the pace of decoding: Markdown rendering competes with llama.cpp for the CPU, and
+bench/tui_stream.py measures what it costs.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +44,12 @@ from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessag
 HELP = """Enter sends · Ctrl+J new line · Up recalls · Esc stops · Ctrl+T continues · Ctrl+R redoes
 Ctrl+G edits your last message · F3 copies the reply, F4 its code · F2 renames, F8 deletes
 /new  /model NAME  /system TEXT  /temp VALUE  /clear  /export [FILE]  /help"""
+DRAIN_SHORT = 0.08
+"""Seconds between two view updates while a reply is short."""
+DRAIN_LONG = 0.16
+"""Seconds between two view updates once it is long (re-rendering costs more)."""
+LONG_REPLY = 1500
+"""Characters after which a reply counts as long."""
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
 
 
@@ -91,6 +99,9 @@ class ChatScreen(Screen[None]):
         self._lock = threading.Lock()
         self._stream: object | None = None
         self._reply: Reply | None = None
+        self._shown = 0
+        """Characters of the streaming reply handed to the Markdown widget so far."""
+        self._last_drain = 0.0
         self._waiting_engine: tuple[ResolvedModel, Engine] | None = None
 
     def compose(self) -> ComposeResult:
@@ -105,7 +116,7 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Show saved chats, pick the model, start loading it."""
-        self.set_interval(0.1, self._drain)
+        self.set_interval(0.04, self._drain)
         self.refresh_sidebar()
         store = self.services.store
         if self.continue_latest and store is not None and (latest := store.latest_id()):
@@ -234,6 +245,7 @@ class ChatScreen(Screen[None]):
             transcript.mount(self._reply)
         transcript.anchor()
         self._stream = Markdown.get_stream(self._reply)
+        self._shown = 0
         self.query_one(StatusBar).state = State.PROMPT
         self.turn = None
         self._generate(start)
@@ -251,16 +263,24 @@ class ChatScreen(Screen[None]):
             return
         self.post_message(ReplyEnded(turn))
 
-    async def _drain(self) -> None:
+    async def _drain(self, *, force: bool = False) -> None:
+        # Markdown re-renders the growing last block on every write, so a long reply is shown
+        # in larger batches: the CPU it takes would otherwise be taken from decoding.
+        now = time.monotonic()
+        wait = DRAIN_LONG if self._shown > LONG_REPLY else DRAIN_SHORT
+        if not force and now - self._last_drain < wait:
+            return
         with self._lock:
             chunk, self._pending = "".join(self._pending), []
         if chunk and self._stream is not None:
+            self._last_drain = now
+            self._shown += len(chunk)
             self.query_one(StatusBar).state = State.GENERATING
             await self._stream.write(printable(chunk))  # type: ignore[attr-defined]
 
     async def on_reply_ended(self, event: ReplyEnded) -> None:
         """Finish the reply widget and the status bar."""
-        await self._drain()
+        await self._drain(force=True)
         if self._stream is not None:
             await self._stream.stop()  # type: ignore[attr-defined]
             self._stream = None
