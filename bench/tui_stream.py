@@ -5,7 +5,7 @@ through ChatApp (tokens handed to the UI thread, Markdown streamed) and through 
 Prints decode tokens/s in the app / bare, and the largest gap between two screen refreshes while
 the reply streamed.
 
-Run: python -m bench.tui_stream [--reps 3]
+Run: python -m bench.tui_stream [--reps 5]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every turn asks a question of the same length, so each evaluates about the same 
 tokens and the figure shows what the growing history costs. The conversation is replayed a few
 times from an empty cache and the median of each turn taken, so one noisy turn does not decide it.
 
-Run: python -m bench.turns [--turns 20] [--runs 3]
+Run: python -m bench.turns [--turns 20] [--runs 5]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main() -> None:
     """Run the conversations and print per-turn figures and the turn N / turn 2 ratio."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     model = demo_model()
     assert model.file is not None
