@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -349,3 +350,57 @@ async def test_continue_a_stopped_reply(app_factory: AppFactory) -> None:
         assert messages[1].info is not None and messages[1].info.finish_reason == "stop"
         assert chat.query_one(Transcript).replies()[-1].text == full
         assert len(chat.query_one(Transcript).replies()) == 1
+
+
+async def test_narrow_terminal_hides_sidebar(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["ok"])
+    async with app.run_test(size=(50, 20)) as pilot:
+        chat = await ready(pilot)
+        sidebar = chat.query_one(Sidebar)
+        assert not sidebar.display
+        await send(pilot, "hi")
+        assert chat.query_one(Transcript).replies()[-1].text == "ok"
+        await pilot.press("ctrl+b")
+        assert sidebar.display
+
+
+async def test_history_off_saves_nothing_but_exports(
+    app_factory: AppFactory, chattui_home: Path, tmp_path: Path
+) -> None:
+    app = app_factory(replies=["fine"])
+    app.services.store = None  # what the CLI passes when save_history = false
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "private")
+        assert chat.query_one(Transcript).replies()[-1].text == "fine"
+        target = tmp_path / "off.md"
+        await send(pilot, f"/export {target}")
+        assert "private" in target.read_text() and "fine" in target.read_text()
+    from chattui.store import ConversationStore
+
+    assert ConversationStore(chattui_home / "data" / "chattui.db").recent() == []
+
+
+async def test_ctrl_s_exports_and_clear_keeps_settings(
+    app_factory: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = app_factory(replies=["one", "two"])
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "/system Be brief.")
+        await send(pilot, "/temp 0.4")
+        await send(pilot, "first chat")
+        assert chat.session is not None
+        cid = chat.session.cid
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.05)
+        assert "first chat" in (tmp_path / f"chattui-{cid}.md").read_text()
+        await send(pilot, "/clear")
+        assert chat.query_one(Transcript).users() == []
+        assert chat.session.cid is None or chat.session.cid != cid
+        assert chat.session.system_prompt == "Be brief."
+        assert chat.session.options.temperature == 0.4
+        await send(pilot, "/new")
+        assert chat.session.system_prompt is None
+        assert chat.session.options.temperature != 0.4

@@ -26,7 +26,7 @@ from textual.widgets import Footer, Markdown
 
 from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
-from chattui.conversation import Conversation
+from chattui.conversation import Conversation, title_from
 from chattui.engine.base import Engine, EngineSettings
 from chattui.engine.context import next_trim
 from chattui.errors import ChattuiError
@@ -50,6 +50,8 @@ DRAIN_LONG = 0.16
 """Seconds between two view updates once it is long (re-rendering costs more)."""
 LONG_REPLY = 1500
 """Characters after which a reply counts as long."""
+NARROW = 80
+"""Terminals narrower than this start with the sidebar hidden."""
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
 
 
@@ -117,6 +119,8 @@ class ChatScreen(Screen[None]):
     def on_mount(self) -> None:
         """Show saved chats, pick the model, start loading it."""
         self.set_interval(0.04, self._drain)
+        # On a narrow terminal the chat needs every column; Ctrl+B still shows the sidebar.
+        self.query_one(Sidebar).display = self.app.size.width >= NARROW
         self.refresh_sidebar()
         store = self.services.store
         if self.continue_latest and store is not None and (latest := store.latest_id()):
@@ -558,9 +562,21 @@ class ChatScreen(Screen[None]):
 
     def _current(self) -> Conversation | None:
         store = self.services.store
-        if self.session is None or self.session.cid is None or store is None:
-            return self.conversation
-        return store.get(self.session.cid)
+        session = self.session
+        if session is not None and session.cid is not None and store is not None:
+            return store.get(session.cid)
+        if session is not None and session.history:  # history is off: export what is on screen
+            first = session.history[0]
+            return Conversation(
+                id="unsaved",
+                title=title_from(first.content),
+                created_at=first.created_at,
+                updated_at=session.history[-1].created_at,
+                model_id=session.engine.model_id,
+                system_prompt=session.system_prompt,
+                messages=tuple(session.history),
+            )
+        return self.conversation
 
     def _drop_last_reply(self) -> None:
         replies = self.query_one(Transcript).replies()
