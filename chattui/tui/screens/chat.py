@@ -1,8 +1,8 @@
 """The chat screen: sidebar, transcript, prompt and status bar, and the workers behind them.
 
 The engine loads and generates in thread workers; tokens are handed to the UI through a buffer
-that a timer drains in batches (every 80 ms, 160 ms once the reply is long), so the UI never sets
-the pace of decoding: Markdown rendering competes with llama.cpp for the CPU, and
+that a timer drains in batches (more often for short paragraphs, less for long ones), so the UI
+never sets the pace of decoding: Markdown rendering competes with llama.cpp for the CPU, and
 bench/tui_stream.py measures what it costs.
 """
 
@@ -44,12 +44,13 @@ from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessag
 HELP = """Enter sends · Ctrl+J new line · Up recalls · Esc stops · Ctrl+T continues · Ctrl+R redoes
 Ctrl+G edits your last message · F3 copies the reply, F4 its code · F2 renames, F8 deletes
 /new  /model NAME  /system TEXT  /temp VALUE  /clear  /export [FILE]  /help"""
-DRAIN_SHORT = 0.08
-"""Seconds between two view updates while a reply is short."""
-DRAIN_LONG = 0.16
-"""Seconds between two view updates once it is long (re-rendering costs more)."""
-LONG_REPLY = 1500
-"""Characters after which a reply counts as long."""
+DRAIN_MIN = 0.05
+"""Fewest seconds between two view updates of a streaming reply."""
+DRAIN_MAX = 0.4
+"""Most seconds between two view updates."""
+BLOCK_CHARS_PER_SECOND = 8000
+"""Each update re-renders the reply's last Markdown block, so the wait grows with that block:
+a 2,000-character paragraph is redrawn every 0.3 s."""
 NARROW = 80
 """Terminals narrower than this start with the sidebar hidden."""
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
@@ -101,8 +102,8 @@ class ChatScreen(Screen[None]):
         self._lock = threading.Lock()
         self._stream: object | None = None
         self._reply: Reply | None = None
-        self._shown = 0
-        """Characters of the streaming reply handed to the Markdown widget so far."""
+        self._block = 0
+        """Characters of the streaming reply's last Markdown block shown so far."""
         self._last_drain = 0.0
         self._waiting_engine: tuple[ResolvedModel, Engine] | None = None
 
@@ -249,7 +250,7 @@ class ChatScreen(Screen[None]):
             transcript.mount(self._reply)
         transcript.anchor()
         self._stream = Markdown.get_stream(self._reply)
-        self._shown = 0
+        self._block = 0
         self.query_one(StatusBar).state = State.PROMPT
         self.turn = None
         self._generate(start)
@@ -271,14 +272,15 @@ class ChatScreen(Screen[None]):
         # Markdown re-renders the growing last block on every write, so a long reply is shown
         # in larger batches: the CPU it takes would otherwise be taken from decoding.
         now = time.monotonic()
-        wait = DRAIN_LONG if self._shown > LONG_REPLY else DRAIN_SHORT
+        wait = min(DRAIN_MAX, DRAIN_MIN + self._block / BLOCK_CHARS_PER_SECOND)
         if not force and now - self._last_drain < wait:
             return
         with self._lock:
             chunk, self._pending = "".join(self._pending), []
         if chunk and self._stream is not None:
             self._last_drain = now
-            self._shown += len(chunk)
+            paragraph = chunk.rfind("\n\n")
+            self._block = len(chunk) - paragraph - 2 if paragraph >= 0 else self._block + len(chunk)
             self.query_one(StatusBar).state = State.GENERATING
             await self._stream.write(printable(chunk))  # type: ignore[attr-defined]
 
