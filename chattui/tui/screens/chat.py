@@ -30,7 +30,7 @@ from chattui.conversation import Conversation, title_from
 from chattui.engine.base import Engine, EngineSettings
 from chattui.engine.context import next_trim
 from chattui.errors import ChattuiError
-from chattui.sampling import GenerationOptions, Sampling, check_sampling
+from chattui.sampling import SAMPLING_LIMITS, GenerationOptions, Sampling, check_sampling
 from chattui.terminal_text import printable
 from chattui.transcript import age, to_markdown
 from chattui.tui.screens.dialogs import ConfirmScreen, TextScreen
@@ -523,13 +523,12 @@ class ChatScreen(Screen[None]):
             self.notify("System prompt set." if argument else "System prompt cleared.")
         elif command == "/temp":
             try:
-                value = float(argument)
-                self.overrides = replace(
-                    self.overrides, temperature=float(check_sampling("temperature", value))
-                )
-            except ValueError as error:
-                self.notify(f"/temp {argument}: {error}", severity="error")
+                value = float(check_sampling("temperature", float(argument)))
+            except ValueError:
+                allowed = SAMPLING_LIMITS["temperature"].describe()
+                self.notify(f"/temp {argument}: allowed: {allowed}", severity="error")
                 return True
+            self.overrides = replace(self.overrides, temperature=value)
             if self.session is not None:
                 self.session.options = self._options()
             self.notify(f"Temperature {value}.")
