@@ -90,8 +90,26 @@ def download(
     """
     if not url.lower().startswith(("https://", "http://")):
         raise DownloadError(f"cannot download {url}: only http and https URLs are supported")
-    target.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(target)
+    try:
+        return _download(url, target, part, size, sha256, on_progress, retries, backoff)
+    except DownloadError:
+        raise
+    except OSError as error:  # the models folder cannot be written (permissions, full disk)
+        raise DownloadError(f"cannot write {part}: {error.strerror or error}") from None
+
+
+def _download(
+    url: str,
+    target: Path,
+    part: Path,
+    size: int | None,
+    sha256: str | None,
+    on_progress: Callable[[Progress], None],
+    retries: int,
+    backoff: float,
+) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
     digest = _sha256_of(part) if part.exists() else hashlib.sha256()
     attempt = 0
     while True:

@@ -33,8 +33,13 @@ def _read(path: Path) -> TOMLDocument:
 
 def _write(path: Path, text: str, check: Callable[[Path], object]) -> None:
     """Validate ``text`` as the file would be loaded, then replace ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise ConfigError(f"cannot write {path}: {error.strerror or error}") from None
     scratch = Path(temporary)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

@@ -293,3 +293,20 @@ def test_doctor(chattui_home: Path) -> None:
     config.write_text("temperature = 'hot'\n")
     broken = run("doctor")
     assert broken.code == 1 and "! config" in broken.stdout and "temperature" in broken.stdout
+
+
+def test_unwritable_models_folder_is_one_line(chattui_home: Path, server: Server) -> None:
+    catalog_entry(chattui_home, server.url, server.payload)
+    (chattui_home / "data").mkdir(parents=True)
+    (chattui_home / "data" / "models").write_text("a file where the folder should be")
+    result = run("models", "pull", "tiny")
+    assert result.code == 1 and "cannot write" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_unwritable_config_folder_is_one_line(chattui_home: Path, scripted_models: Path) -> None:
+    config_dir = chattui_home / "config"
+    (config_dir / "config.toml").mkdir()  # a folder where the file should be
+    result = run("models", "default", "echo")
+    assert result.code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
