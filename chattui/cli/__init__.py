@@ -6,7 +6,6 @@ Heavy modules (llama_cpp, textual) load only inside the commands that need them,
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Annotated
@@ -15,7 +14,7 @@ import typer
 
 from chattui import __version__
 from chattui.cli.ask import AskRequest
-from chattui.cli.output import OutputFormat
+from chattui.cli.output import OutputFormat, print_json
 from chattui.errors import ChattuiError, UsageError
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
 
@@ -166,7 +165,7 @@ def doctor(
 
     report = checks.diagnose(resolve_paths())
     if as_json:
-        typer.echo(json.dumps(checks.as_json(report), indent=2))
+        print_json(checks.as_json(report))
     else:
         width = max(len(check.name) for check in report)
         for check in report:
@@ -189,7 +188,7 @@ def paths(
 
     locations = resolve_paths().as_dict()
     if as_json:
-        typer.echo(json.dumps(locations, indent=2))
+        print_json(locations)
         return
     width = max(map(len, locations))
     for name, where in locations.items():

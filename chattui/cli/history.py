@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from chattui.cli.output import print_json, table
 from chattui.errors import UsageError
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
@@ -55,26 +56,6 @@ def _store() -> Iterator[ConversationStore]:
         store.close()
 
 
-def _print_json(value: object) -> None:
-    print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))
-
-
-def table(headers: list[str], rows: list[list[str]]) -> None:
-    """A Rich table on a terminal, tab-separated lines in a pipe; cells are never markup."""
-    if not sys.stdout.isatty():
-        for row in rows:
-            print("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
-        return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(*headers, box=None, header_style="bold")
-    for row in rows:
-        table.add_row(*(Text(printable(cell), no_wrap=i == 0) for i, cell in enumerate(row)))
-    Console().print(table)
-
-
 @history_app.command("list")
 def list_(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many to show.")] = 20,
@@ -84,7 +65,7 @@ def list_(
     with _store() as store:
         items = store.recent(limit)
     if as_json:
-        _print_json([asdict(item) for item in items])
+        print_json([asdict(item) for item in items])
         return
     rows = [
         [i.id, i.title, i.model_id or "", str(i.message_count), age(i.updated_at)] for i in items
@@ -98,7 +79,7 @@ def show(conversation_id: IdArgument, as_json: JsonFlag = False) -> None:
     with _store() as store:
         conversation = store.get(store.resolve(conversation_id))
     if as_json:
-        _print_json(to_document(conversation))
+        print_json(to_document(conversation))
         return
     text = to_markdown(conversation)
     if sys.stdout.isatty():
@@ -120,7 +101,7 @@ def search(
     with _store() as store:
         hits = store.search(" ".join(query), limit)
     if as_json:
-        _print_json([asdict(hit) for hit in hits])
+        print_json([asdict(hit) for hit in hits])
         return
     table(
         ["id", "title", "match", "updated"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,10 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from chattui.catalog import Catalog, EngineKind, ModelSpec
+from chattui.cli.output import print_json, table
 from chattui.config import load_config
 from chattui.errors import ModelNotFoundError, UsageError
 from chattui.paths import resolve_paths
-from chattui.terminal_text import json_safe, printable
+from chattui.terminal_text import printable
 
 models_app = typer.Typer(
     name="models",
@@ -68,20 +68,14 @@ def _row(catalog: Catalog, spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def _print(value: object) -> None:
-    print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))
-
-
 @models_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the catalog: id, name, size, installed or not, where the file is, license."""
     catalog = _catalog()
     rows = [_row(catalog, spec) for spec in catalog]
     if as_json:
-        _print(rows)
+        print_json(rows)
         return
-    from chattui.cli.history import table
-
     table(
         ["id", "name", "size", "installed", "path", "license"],
         [
@@ -134,7 +128,7 @@ def info(
         if resolved.spec.sha256:
             doc["sha256_matches_catalog"] = doc["sha256"] == resolved.spec.sha256
     if as_json:
-        _print(doc)
+        print_json(doc)
         return
     for key, value in doc.items():
         if key == "chat_template":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import sys
 import time
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -216,3 +217,24 @@ def describe_stats(stats: TurnStats, load_seconds: float) -> str:
     if stats.dropped_messages:
         parts.append(f"{stats.dropped_messages} old messages dropped to fit the context")
     return ", ".join(parts)
+
+
+def print_json(value: object) -> None:
+    """Print a JSON document (C1 controls escaped, safe on a terminal)."""
+    print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))
+
+
+def table(headers: list[str], rows: list[list[str]]) -> None:
+    """A Rich table on a terminal, tab-separated lines in a pipe; cells are never markup."""
+    if not sys.stdout.isatty():
+        for row in rows:
+            print("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(*headers, box=None, header_style="bold")
+    for row in rows:
+        table.add_row(*(Text(printable(cell), no_wrap=i == 0) for i, cell in enumerate(row)))
+    Console().print(table)

@@ -229,12 +229,7 @@ class LlamaEngine:
     def _reuse_prefix(self, tokens: list[int]) -> int:
         """Keep the cached tokens shared with ``tokens``; return how many are kept."""
         llm = self._llm
-        cached = llm.input_ids[: llm.n_tokens].tolist()
-        shared = 0
-        for a, b in zip(cached, tokens, strict=False):
-            if a != b:
-                break
-            shared += 1
+        shared = int(llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens))
         # Re-evaluate at least the last prompt token so fresh logits exist to sample from.
         shared = min(shared, len(tokens) - 1)
         if shared <= 0 or not llm._ctx.kv_cache_seq_rm(-1, shared, -1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
 from chattui.config import Config
@@ -12,6 +13,9 @@ from chattui.conversation import Conversation
 from chattui.engine.base import Engine, EngineSettings
 from chattui.paths import Paths
 from chattui.store import ConversationStore
+
+if TYPE_CHECKING:
+    from chattui.tui.screens.settings import Settings
 
 
 @dataclass
@@ -33,15 +37,15 @@ class Services:
         saved = conversation.model_id if conversation else None
         return self.catalog.choose(name, saved, os.environ.get(MODEL_ENV), self.config.model)
 
-    def save_defaults(self, settings: object) -> None:
+    def save_defaults(self, settings: Settings) -> None:
         """Write the settings panel's values to config.toml (comments kept)."""
         from chattui.toml_edit import set_config_value
 
         values = {
-            "model": getattr(settings, "model", None),
-            "system_prompt": getattr(settings, "system_prompt", None),
-            "context_size": getattr(settings, "context_size", None),
-            **getattr(settings, "sampling", {}),
+            "model": settings.model,
+            "system_prompt": settings.system_prompt,
+            "context_size": settings.context_size,
+            **settings.sampling,
         }
         for key, value in values.items():
             if value not in (None, ""):

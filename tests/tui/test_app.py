@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,19 @@ async def finished(pilot: Pilot[None]) -> None:
     raise AssertionError("the reply never finished")
 
 
+async def send_and_stop(pilot: Pilot[None], text: str, enough: Callable[[str], bool]) -> None:
+    """Send ``text``, press Esc once the streamed reply satisfies ``enough``, await the end."""
+    chat = screen(pilot.app)  # type: ignore[arg-type]
+    chat.query_one(PromptInput).load_text(text)
+    await pilot.press("enter")
+    for _ in range(300):
+        await pilot.pause(0.02)
+        if chat.turn is not None and enough(chat.turn.text):
+            break
+    await pilot.press("escape")
+    await finished(pilot)
+
+
 def stored(app: ChatApp) -> list[Message]:
     store = app.services.store
     assert store is not None
@@ -82,14 +96,7 @@ async def test_escape_stops_and_keeps_partial(app_factory: AppFactory) -> None:
     app = app_factory(replies=["word " * 400], delay=0.01)
     async with app.run_test() as pilot:
         chat = await ready(pilot)
-        chat.query_one(PromptInput).load_text("Tell me a lot")
-        await pilot.press("enter")
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if chat.turn is not None and chat.turn.reply.text.count("word") > 5:
-                break
-        await pilot.press("escape")
-        await finished(pilot)
+        await send_and_stop(pilot, "Tell me a lot", lambda text: text.count("word") > 5)
         reply = stored(app)[1]
         assert reply.info is not None and reply.info.finish_reason == "stopped"
         assert 5 <= reply.content.count("word") < 400
@@ -331,14 +338,7 @@ async def test_continue_a_stopped_reply(app_factory: AppFactory) -> None:
     app = app_factory(replies=[full], delay=0.005)
     async with app.run_test() as pilot:
         chat = await ready(pilot)
-        chat.query_one(PromptInput).load_text("go")
-        await pilot.press("enter")
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if chat.turn is not None and len(chat.turn.text.split()) > 10:
-                break
-        await pilot.press("escape")
-        await finished(pilot)
+        await send_and_stop(pilot, "go", lambda text: len(text.split()) > 10)
         stopped = stored(app)[1]
         assert stopped.info is not None and stopped.info.finish_reason == "stopped"
         assert len(stopped.content) < len(full)

@@ -15,10 +15,9 @@ from textual.widgets import OptionList
 from chattui.config import Config
 from chattui.sampling import Sampling
 from chattui.store import ConversationStore
-from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.transcript import Transcript
 from tests.tui.conftest import AppFactory
-from tests.tui.test_app import finished, ready, send, stored
+from tests.tui.test_app import finished, ready, send, send_and_stop, stored
 
 
 async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None:
@@ -27,16 +26,11 @@ async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await ready(pilot)
         assert chat.engine is not None and chat.engine.model_id == "smollm2-135m"
-        chat.query_one(PromptInput).load_text(
-            "Write the numbers from 1 to 300 separated by commas."
+        await send_and_stop(
+            pilot,
+            "Write the numbers from 1 to 300 separated by commas.",
+            lambda text: len(text) > 30,
         )
-        await pilot.press("enter")
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if chat.turn is not None and len(chat.turn.reply.text) > 30:
-                break
-        await pilot.press("escape")
-        await finished(pilot)
         partial = stored(app)[1]
         assert partial.info is not None and partial.info.finish_reason == "stopped"
         assert 30 <= len(partial.content) < 1000

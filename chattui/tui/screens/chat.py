@@ -405,10 +405,7 @@ class ChatScreen(Screen[None]):
         current = Settings(
             model=self.model.spec.id if self.model else "",
             system_prompt=self.session.system_prompt or "" if self.session else self.system_prompt,
-            sampling={
-                name: getattr(self.overrides, name) or getattr(options, name, None)
-                for name in FIELDS
-            },
+            sampling={name: getattr(options, name) for name in FIELDS},
             context_size=self.context_size,
         )
         catalog = self.services.catalog
