@@ -7,7 +7,9 @@ import functools
 from markdown_it import MarkdownIt
 from rich.text import Text
 from textual.containers import VerticalScroll
+from textual.visual import VisualType
 from textual.widgets import Markdown, Static
+from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
 from chattui.conversation import Message, Role
 from chattui.terminal_text import printable
@@ -32,8 +34,33 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("gfm-like")
 
 
+class _Paragraph(MarkdownParagraph):
+    """A Markdown paragraph that asks for a layout of the screen only when its height changes.
+
+    A streaming reply rewrites its last paragraph several times a second, and most of those
+    writes do not add a line; a layout of the whole screen for each was a quarter of what
+    streaming cost the UI thread (bench/tui_stream.py).
+    """
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        """Show ``content``; lay the screen out again only if the height changed."""
+        size = self.content_size
+        if not (layout and size.width and self.is_mounted):
+            super().update(content, layout=layout)
+            return
+        before = self.get_content_height(size, size, size.width)
+        super().update(content, layout=False)
+        if self.get_content_height(size, size, size.width) != before:
+            self.refresh(layout=True)
+
+
 class Reply(Markdown):
     """An assistant reply rendered as Markdown; model text is made terminal-safe first."""
+
+    BLOCKS: dict[str, type[MarkdownBlock]] = {  # noqa: RUF012 - declared so by Markdown
+        **Markdown.BLOCKS,
+        "paragraph_open": _Paragraph,
+    }
 
     def __init__(self, text: str = "", *, note: str = "") -> None:
         """Show ``text``; ``note`` is a short line under it (model, finish reason)."""
