@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.widgets._markdown import MarkdownParagraph
 
 from chattui.catalog import ModelSpec
 from chattui.conversation import Message, Role
@@ -90,6 +92,37 @@ async def test_send_streams_reply_and_saves(app_factory: AppFactory) -> None:
         assert messages[1].info is not None and messages[1].info.finish_reason == "stop"
         status = chat.query_one(StatusBar)
         assert status.state is State.READY and status.used > 0 and status.capacity == 4096
+
+
+async def test_a_streaming_paragraph_grows_on_screen(app_factory: AppFactory) -> None:
+    # The last paragraph asks for a layout only when it gains a line (transcript._Paragraph):
+    # the view must still grow with it while the reply streams, not only once it ends.
+    text = " ".join(f"word{i}" for i in range(300))
+    app = app_factory(replies=[text], delay=0.006)
+    async with app.run_test(size=(80, 30)) as pilot:
+        chat = await ready(pilot)
+        prompt = chat.query_one(PromptInput)
+        prompt.load_text("Count in words")
+        await pilot.press("enter")
+        heights: set[int] = set()
+        blinking: set[bool] = set()
+        for _ in range(400):
+            await asyncio.sleep(0.02)  # not pilot.pause: that repaints, and the pacer counts it
+            if chat.turn is None and chat._reply is None:
+                break
+            if chat.turn is not None:
+                blinking.add(prompt.cursor_blink)
+            paragraphs = chat.query_one(Transcript).replies()[-1].query(MarkdownParagraph)
+            if paragraphs:
+                heights.add(paragraphs.last().size.height)
+        assert len(heights) >= 3, heights  # it grew while streaming, several times
+        assert blinking == {False}  # no blinking cursor while a reply streams ...
+        assert prompt.cursor_blink  # ... and back afterwards
+        reply = chat.query_one(Transcript).replies()[-1]
+        assert reply.source == text
+        last = reply.query(MarkdownParagraph).last()
+        size = last.content_size
+        assert last.size.height == last.get_content_height(size, size, size.width) > 5
 
 
 async def test_escape_stops_and_keeps_partial(app_factory: AppFactory) -> None:

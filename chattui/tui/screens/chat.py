@@ -1,13 +1,14 @@
 """The chat screen: sidebar, transcript, prompt and status bar, and the workers behind them.
 
 The engine loads and generates in thread workers; tokens are handed to the UI through a buffer
-that a timer drains in batches (more often for short paragraphs, less for long ones), so the UI
-never sets the pace of decoding: Markdown rendering competes with llama.cpp for the CPU, and
-bench/tui_stream.py measures what it costs.
+that the UI drains in batches, so the UI never sets the pace of decoding. How often a batch is
+shown is set by what showing one costs (see pacing.py): Markdown rendering competes with
+llama.cpp for the CPU, and bench/tui_stream.py measures what it costs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -22,7 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown
+from textual.widgets import Footer
 
 from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
@@ -33,6 +34,7 @@ from chattui.errors import ChattuiError
 from chattui.sampling import SAMPLING_LIMITS, GenerationOptions, Sampling, check_sampling
 from chattui.terminal_text import printable
 from chattui.transcript import age, to_markdown
+from chattui.tui.pacing import Pacer
 from chattui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from chattui.tui.screens.settings import FIELDS, Settings, SettingsScreen
 from chattui.tui.services import Services
@@ -44,13 +46,6 @@ from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessag
 HELP = """Enter sends · Ctrl+J new line · Up recalls · Esc stops · Ctrl+T continues · Ctrl+R redoes
 Ctrl+G edits your last message · F3 copies the reply, F4 its code · F2 renames, F8 deletes
 /new  /model NAME  /system TEXT  /temp VALUE  /clear  /export [FILE]  /help"""
-DRAIN_MIN = 0.05
-"""Fewest seconds between two view updates of a streaming reply."""
-DRAIN_MAX = 0.4
-"""Most seconds between two view updates."""
-BLOCK_CHARS_PER_SECOND = 8000
-"""Each update re-renders the reply's last Markdown block, so the wait grows with that block:
-a 2,000-character paragraph is redrawn every 0.3 s."""
 NARROW = 80
 """Terminals narrower than this start with the sidebar hidden."""
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
@@ -62,6 +57,10 @@ class ReplyEnded(Message):
 
     turn: ChatTurn | None
     error: str | None = None
+
+
+class TextArrived(Message):
+    """The generation worker left new text in the buffer, which was empty."""
 
 
 class ChatScreen(Screen[None]):
@@ -99,12 +98,13 @@ class ChatScreen(Screen[None]):
         self.turn: ChatTurn | None = None
         self.editing = False
         self._pending: list[str] = []
+        """Reply text from the worker not shown yet."""
+        self._awake = False
+        """Whether the UI was told about the text in ``_pending``."""
         self._lock = threading.Lock()
-        self._stream: object | None = None
         self._reply: Reply | None = None
-        self._block = 0
-        """Characters of the streaming reply's last Markdown block shown so far."""
-        self._last_drain = 0.0
+        self._pacer = Pacer()
+        self._appending = asyncio.Lock()
         self._waiting_engine: tuple[ResolvedModel, Engine] | None = None
 
     def compose(self) -> ComposeResult:
@@ -119,7 +119,6 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Show saved chats, pick the model, start loading it."""
-        self.set_interval(0.04, self._drain)
         # On a narrow terminal the chat needs every column; Ctrl+B still shows the sidebar.
         self.query_one(Sidebar).display = self.app.size.width >= NARROW
         self.refresh_sidebar()
@@ -249,8 +248,9 @@ class ChatScreen(Screen[None]):
             self._reply = Reply()
             transcript.mount(self._reply)
         transcript.anchor()
-        self._stream = Markdown.get_stream(self._reply)
-        self._block = 0
+        self._pacer.restart()
+        # A blink redraws the screen twice a second: CPU a streaming reply can use better.
+        self.query_one(PromptInput).cursor_blink = False
         self.query_one(StatusBar).state = State.PROMPT
         self.turn = None
         self._generate(start)
@@ -263,33 +263,36 @@ class ChatScreen(Screen[None]):
             for piece in turn:
                 with self._lock:
                     self._pending.append(piece)
+                    wake, self._awake = not self._awake, True
+                if wake:  # once per batch: the UI is woken only when there is text to show
+                    self.post_message(TextArrived())
         except ChattuiError as error:
             self.post_message(ReplyEnded(self.turn, str(error)))
             return
         self.post_message(ReplyEnded(turn))
 
-    async def _drain(self, *, force: bool = False) -> None:
-        # Markdown re-renders the growing last block on every write, so a long reply is shown
-        # in larger batches: the CPU it takes would otherwise be taken from decoding.
-        now = time.monotonic()
-        wait = min(DRAIN_MAX, DRAIN_MIN + self._block / BLOCK_CHARS_PER_SECOND)
-        if not force and now - self._last_drain < wait:
-            return
-        with self._lock:
-            chunk, self._pending = "".join(self._pending), []
-        if chunk and self._stream is not None:
-            self._last_drain = now
-            paragraph = chunk.rfind("\n\n")
-            self._block = len(chunk) - paragraph - 2 if paragraph >= 0 else self._block + len(chunk)
-            self.query_one(StatusBar).state = State.GENERATING
-            await self._stream.write(printable(chunk))  # type: ignore[attr-defined]
+    async def on_text_arrived(self, _: TextArrived) -> None:
+        """Show the new text now, or when the pace of updates allows."""
+        delay = self._pacer.delay(time.monotonic())
+        if delay > 0:
+            self.set_timer(delay, self._drain)
+        else:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        # Not MarkdownStream: the buffer already batches, and the Pacer spaces the batches.
+        async with self._appending:  # a timer and the end of a reply may both drain
+            with self._lock:
+                chunk, self._pending, self._awake = "".join(self._pending), [], False
+            if chunk and self._reply is not None:
+                self._pacer.update(time.monotonic(), time.thread_time())
+                self.query_one(StatusBar).state = State.GENERATING
+                await self._reply.append(printable(chunk))
 
     async def on_reply_ended(self, event: ReplyEnded) -> None:
         """Finish the reply widget and the status bar."""
-        await self._drain(force=True)
-        if self._stream is not None:
-            await self._stream.stop()  # type: ignore[attr-defined]
-            self._stream = None
+        await self._drain()
+        self.query_one(PromptInput).cursor_blink = True
         status = self.query_one(StatusBar)
         status.state = State.READY
         self.turn = None
