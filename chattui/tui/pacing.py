@@ -18,8 +18,9 @@ UI_SHARE = 0.025
 """Share of one core the UI thread may take while a reply streams."""
 FASTEST = 0.05
 """Fewest seconds between two updates."""
-SLOWEST = 0.5
-"""Most seconds between two updates, however costly they are."""
+SLOWEST = 1.0
+"""Most seconds between two updates, however costly they are (a paragraph of thousands of
+characters is parsed, wrapped and drawn again on each update)."""
 RECENT = 8
 """The pace follows the mean cost of this many recent updates."""
 OUTLIER = 4.0

@@ -51,7 +51,7 @@ class _Paragraph(MarkdownParagraph):
         before = self.get_content_height(size, size, size.width)
         super().update(content, layout=False)
         if self.get_content_height(size, size, size.width) != before:
-            self.refresh(layout=True)
+            self.refresh(repaint=False, layout=True)  # repainting was asked; keep the height
 
 
 class Reply(Markdown):
