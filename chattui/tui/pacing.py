@@ -23,6 +23,8 @@ SLOWEST = 1.0
 characters is parsed, wrapped and drawn again on each update)."""
 RECENT = 8
 """The pace follows the mean cost of this many recent updates."""
+FIRST_GUESS = 0.004
+"""CPU seconds an update is assumed to take before any is measured (a modest laptop's)."""
 OUTLIER = 4.0
 """A cost counts as at most this many times the median of the recent ones, so that one slow
 update (the first one mounts widgets; a garbage collection) does not stall the next ones, while
@@ -42,15 +44,19 @@ class Pacer:
     _last: float = field(default=-math.inf, init=False)
     _cpu: float | None = field(default=None, init=False)
     _wait: float = field(default=0.0, init=False)
-    _costs: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT), init=False)
+    _costs: deque[float] = field(
+        default_factory=lambda: deque([FIRST_GUESS] * RECENT, maxlen=RECENT), init=False
+    )
 
     def __post_init__(self) -> None:
-        self.restart()
+        self._wait = self._pace()
 
     def restart(self) -> None:
-        """Start a new reply: its first text is shown at once."""
-        self._last, self._cpu, self._wait = -math.inf, None, 0.0
-        self._costs.extend([self.share * self.fastest] * RECENT)  # cheap until measured
+        """Start a new reply: its first text is shown at once, then at the pace measured so far.
+
+        The costs measured in earlier replies are kept: the machine and the widgets are the same.
+        """
+        self._last, self._cpu = -math.inf, None
 
     def delay(self, now: float) -> float:
         """Seconds from ``now`` (a monotonic time) until the next update may start."""
@@ -64,10 +70,13 @@ class Pacer:
         """
         if self._cpu is not None:
             self._costs.append(cpu - self._cpu)
-            cap = OUTLIER * statistics.median(self._costs)
-            typical = statistics.fmean(min(cost, cap) for cost in self._costs)
-            self._wait = min(self.slowest, max(self.fastest, typical / self.share))
+            self._wait = self._pace()
         self._last, self._cpu = now, cpu
+
+    def _pace(self) -> float:
+        cap = OUTLIER * statistics.median(self._costs)
+        typical = statistics.fmean(min(cost, cap) for cost in self._costs)
+        return min(self.slowest, max(self.fastest, typical / self.share))
 
     @property
     def wait(self) -> float:
