@@ -5,7 +5,7 @@ through ChatApp (tokens handed to the UI thread, Markdown streamed) and through 
 Prints decode tokens/s in the app / bare, the CPU the UI thread took, and the gaps between two
 screen refreshes while the reply streamed.
 
-Run: python -m bench.tui_stream [--reps 9]
+Run: python -m bench.tui_stream [--reps 9] [--noise]
 """
 
 from __future__ import annotations
@@ -146,6 +146,11 @@ def main() -> None:
     """Interleave the two and print the ratio."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        help="also pair the bare engine with itself: the spread this machine gives the figure",
+    )
     args = parser.parse_args()
     model = demo_model()
     assert model.file is not None
@@ -154,22 +159,33 @@ def main() -> None:
     runs: list[AppRun] = []
     with tempfile.TemporaryDirectory() as folder:
         for rep in range(args.reps):
-            bare_tps.append(bare(engine))
-            runs.append(asyncio.run(in_app(engine, Path(folder) / str(rep))))
+            # Each pair runs in turn bare-app and app-bare, so a machine slowing down or
+            # speeding up over the run favours neither side.
+            if rep % 2:
+                runs.append(asyncio.run(in_app(engine, Path(folder) / str(rep))))
+                bare_tps.append(bare(engine))
+            else:
+                bare_tps.append(bare(engine))
+                runs.append(asyncio.run(in_app(engine, Path(folder) / str(rep))))
     inside = statistics.median(run.tps for run in runs)
-    # Each app run is compared with the bare run just before it, so slow spells of a shared
+    # Each app run is compared with the bare run beside it, so slow spells of a shared
     # machine cancel out; the median of those ratios is the figure.
-    ratio = statistics.median(run.tps / b for run, b in zip(runs, bare_tps, strict=True))
+    ratios = [run.tps / b for run, b in zip(runs, bare_tps, strict=True)]
+    ratio = statistics.median(ratios)
     gaps = [gap * 1000 for run in runs for gap in run.gaps]
     print(f"{TOKENS}-token reply, {args.reps} interleaved reps, model {model.spec.id}")
     print(f"bare engine        {statistics.median(bare_tps):7.1f} tok/s (median)")
     print(f"inside the app     {inside:7.1f} tok/s (median)")
     print(f"app / bare         {ratio:.3f}  (median of paired ratios; target >= 0.95)")
+    print(f"paired ratios      {' '.join(f'{r:.2f}' for r in ratios)}")
     print(f"UI thread CPU      {statistics.median(run.ui_share for run in runs):.3f} of a core")
     print(
         f"gap between screen refreshes while streaming: median {statistics.median(gaps):.0f} ms,"
         f" largest {max(gaps):.0f} ms"
     )
+    if args.noise:
+        itself = [bare(engine) / bare(engine) for _ in range(args.reps)]
+        print(f"bare / bare        {statistics.median(itself):.3f}  (the same pairing, no app)")
     engine.close()
 
 
