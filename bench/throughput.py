@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from statistics import median
 from typing import Any
 
-from bench.common import demo_model, median
+from bench.common import decode, demo_model
 from chattui.conversation import Message, Role
 from chattui.engine.base import EngineSettings
 from chattui.engine.llama import LlamaEngine, usable_cores
@@ -50,15 +51,6 @@ def bare_decode_tps(llm: Any, tokens: list[int], limit: int, options: Generation
     return (count - 1) / (last - first)
 
 
-def engine_decode_tps(engine: LlamaEngine, options: GenerationOptions) -> float:
-    """Decode tokens/s through chattui's engine, from a fresh cache like the bare loop."""
-    engine._llm.reset()
-    reply = engine.stream(PROMPT, options)
-    for _ in reply:
-        pass
-    return reply.stats.decode_tps
-
-
 def main() -> None:
     """Run the comparisons and print their ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -86,7 +78,7 @@ def main() -> None:
 
     runs: dict[str, list[float]] = {"engine": [], "bare": [], "stock": []}
     for _ in range(args.reps):  # interleaved, so drift in machine load hits all three alike
-        runs["engine"].append(engine_decode_tps(engine, options))
+        runs["engine"].append(decode(engine, PROMPT, options).decode_tps)
         runs["bare"].append(bare_decode_tps(same, tokens, args.tokens, options))
         runs["stock"].append(bare_decode_tps(stock, tokens, args.tokens, options))
 

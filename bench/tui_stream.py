@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import demo_model
+from bench.common import decode, demo_model
 from chattui.catalog import Catalog
 from chattui.config import Config
 from chattui.conversation import Message, Role
@@ -50,14 +50,10 @@ def bare(engine: LlamaEngine) -> float:
 
 
 def _bare(engine: LlamaEngine) -> float:
-    engine._llm.reset()
-    reply = engine.stream(
-        [Message(Role.USER, PROMPT)], GenerationOptions(temperature=0.0, max_tokens=TOKENS)
-    )
-    for _ in reply:
-        pass
-    assert reply.stats.completion_tokens == TOKENS, reply.stats
-    return reply.stats.decode_tps
+    options = GenerationOptions(temperature=0.0, max_tokens=TOKENS)
+    stats = decode(engine, [Message(Role.USER, PROMPT)], options)
+    assert stats.completion_tokens == TOKENS, stats
+    return stats.decode_tps
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,13 +43,9 @@ class Pacer:
     """Most seconds between two updates."""
     _last: float = field(default=-math.inf, init=False)
     _cpu: float | None = field(default=None, init=False)
-    _wait: float = field(default=0.0, init=False)
     _costs: deque[float] = field(
         default_factory=lambda: deque([FIRST_GUESS] * RECENT, maxlen=RECENT), init=False
     )
-
-    def __post_init__(self) -> None:
-        self._wait = self._pace()
 
     def restart(self) -> None:
         """Start a new reply: its first text is shown at once, then at the pace measured so far.
@@ -60,7 +56,7 @@ class Pacer:
 
     def delay(self, now: float) -> float:
         """Seconds from ``now`` (a monotonic time) until the next update may start."""
-        return max(0.0, self._last + self._wait - now)
+        return max(0.0, self._last + self.wait - now)
 
     def update(self, now: float, cpu: float) -> None:
         """An update starts at ``now``, when the UI thread has used ``cpu`` seconds of CPU.
@@ -70,15 +66,11 @@ class Pacer:
         """
         if self._cpu is not None:
             self._costs.append(cpu - self._cpu)
-            self._wait = self._pace()
         self._last, self._cpu = now, cpu
-
-    def _pace(self) -> float:
-        cap = OUTLIER * statistics.median(self._costs)
-        typical = statistics.fmean(min(cost, cap) for cost in self._costs)
-        return min(self.slowest, max(self.fastest, typical / self.share))
 
     @property
     def wait(self) -> float:
         """Seconds between updates at the pace measured so far."""
-        return self._wait
+        cap = OUTLIER * statistics.median(self._costs)
+        typical = statistics.fmean(min(cost, cap) for cost in self._costs)
+        return min(self.slowest, max(self.fastest, typical / self.share))
