@@ -50,7 +50,7 @@ def bare(engine: LlamaEngine) -> float:
 
 
 def _bare(engine: LlamaEngine) -> float:
-    options = GenerationOptions(temperature=0.0, max_tokens=TOKENS)
+    options = GenerationOptions(temperature=0.0, max_tokens=TOKENS, ignore_eos=True)
     stats = decode(engine, [Message(Role.USER, PROMPT)], options)
     assert stats.completion_tokens == TOKENS, stats
     return stats.decode_tps
@@ -88,7 +88,7 @@ async def in_app(engine: LlamaEngine, home: Path) -> AppRun:
     engine._llm.reset()
     paths = resolve_paths({"CHATTUI_HOME": str(home)})
     model = demo_model()
-    config = Config(sampling=Sampling(temperature=0.0, max_tokens=TOKENS))
+    config = Config(sampling=Sampling(temperature=0.0, max_tokens=TOKENS, ignore_eos=True))
     store = ConversationStore(paths.database)
     services = Services(
         config,

@@ -76,6 +76,9 @@ class GenerationOptions:
     """Longest reply in tokens; None runs until the model stops or the context is full."""
     seed: int | None = None
     """Random seed; None draws a fresh one for each reply."""
+    ignore_eos: bool = False
+    """Ban the model's end-of-turn tokens, so the reply runs to ``max_tokens`` or a full context
+    (llama-cli's ``--ignore-eos``): a reply of a known length, for tests and benchmarks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,8 @@ class Sampling:
     repeat_penalty: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    ignore_eos: bool | None = None
+    """Set by ``ask --ignore-eos``, tests and benchmarks; no config file key."""
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Sampling:

@@ -91,7 +91,21 @@ def ask(
     top_p: Annotated[float | None, typer.Option(help="Nucleus sampling threshold.")] = None,
     top_k: Annotated[int | None, typer.Option(help="Keep only the k likeliest tokens.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Longest reply in tokens.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed, for repeatable answers.")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Random seed: the same seed, messages and settings give the same answer with "
+            "the same model file on the same machine and llama.cpp build (not across CPUs, "
+            "builds or GPU offload)."
+        ),
+    ] = None,
+    ignore_eos: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-eos",
+            help="Write on past the model's end of turn, up to --max-tokens or a full context.",
+        ),
+    ] = False,
     context_size: Annotated[
         int | None, typer.Option("--ctx", help="Context size in tokens.")
     ] = None,
@@ -122,10 +136,11 @@ def ask(
         "max_tokens": max_tokens,
         "seed": seed,
     }
-    checked = {
+    checked: dict[str, object] = {
         name: _checked(f"--{name.replace('_', '-')}", value, SAMPLING_LIMITS[name])
         for name, value in values.items()
     }
+    checked["ignore_eos"] = ignore_eos or None
     request = AskRequest(
         prompt=" ".join(prompt or []),
         model=model,
@@ -207,10 +222,14 @@ def main() -> None:
         print(f"chattui: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _quiet_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _quiet_stdout() -> None:
+    """The reader went away (e.g. `| head`): send what is still buffered nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _ask(request: AskRequest) -> None:
@@ -221,4 +240,8 @@ def _ask(request: AskRequest) -> None:
         code = run_ask(request, sys.stdin)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Stop as Unix tools do (the reply is saved, marked stopped); Click would say exit 1.
+        _quiet_stdout()
+        code = EXIT_BROKEN_PIPE
     raise typer.Exit(code)

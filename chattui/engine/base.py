@@ -114,6 +114,10 @@ class Reply:
         self._stop = threading.Event()
         self._stats: TurnStats | None = None
         self._pieces: list[str] = []
+        self.on_prompt_progress: Callable[[int, int], None] | None = None
+        """Called on the generating thread after each batch of prompt tokens with (evaluated so
+        far, to evaluate in all); set it before iterating. A stop requested from it lands before
+        the next batch."""
 
     def __iter__(self) -> Generator[str, None, None]:
         pieces = self._run(self)
@@ -139,6 +143,11 @@ class Reply:
     def stop_requested(self) -> bool:
         """Whether ``stop()`` was called."""
         return self._stop.is_set()
+
+    def prompt_progress(self, evaluated: int, total: int) -> None:
+        """Report prompt evaluation; called by the engine after each batch."""
+        if self.on_prompt_progress is not None:
+            self.on_prompt_progress(evaluated, total)
 
     def finish(self, stats: TurnStats) -> None:
         """Record the turn's figures; called by the engine when the reply ends."""

@@ -12,11 +12,12 @@ import contextlib
 import ctypes
 import gc
 import io
+import math
 import os
 import random
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ from chattui.sampling import GenerationOptions
 PROMPT_CHUNK = 128
 """Prompt tokens evaluated between two checks for stop: about half a second on two cores for a
 small model, at under a tenth of the throughput a 512-token batch would have."""
+
+PENALTY_LAST_N = 64
+"""Generated tokens the repeat penalty looks back on (llama-cpp-python's default)."""
 
 _log_callback: Any = None
 """The ctypes log callback installed in llama.cpp; kept referenced so it is never collected."""
@@ -143,6 +147,7 @@ class LlamaEngine:
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
         self._format = self._make_formatter(llama_cpp, spec)
         self._last_tokens: tuple[tuple[Message, ...], list[int]] | None = None
+        self._eog_tokens: list[int] | None = None
 
     @staticmethod
     def _load(llama_cpp: Any, path: Path, params: dict[str, Any], verbose: bool) -> Any:
@@ -238,6 +243,50 @@ class LlamaEngine:
         llm.n_tokens = shared
         return shared
 
+    def _prompt_batches(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """Split the prompt positions ``start..end`` into the batches to evaluate.
+
+        A batch's shape changes the floating-point sums behind the logits (llama.cpp picks other
+        kernels for other batch sizes), so the batches depend only on absolute positions, never
+        on how much was cached: boundaries at multiples of ``PROMPT_CHUNK``, and the last prompt
+        token alone. A seed then gives the same reply from a cold cache, a warm one or a new
+        process.
+        """
+        last = end - 1
+        position = start
+        while position < last:
+            boundary = min(last, (position // PROMPT_CHUNK + 1) * PROMPT_CHUNK)
+            yield position, boundary
+            position = boundary
+        yield last, end
+
+    def _sampler(self, options: GenerationOptions, seed: int) -> Any:
+        """The sampler chain for one reply (as llama-cpp-python builds it, plus the EOG ban)."""
+        from llama_cpp._internals import LlamaSampler
+
+        sampler = LlamaSampler()  # type: ignore[no-untyped-call]
+        n_vocab = self._llm.n_vocab()
+        if options.ignore_eos:
+            sampler.add_logit_bias(n_vocab, dict.fromkeys(self._end_tokens(), -math.inf))
+        sampler.add_penalties(n_vocab, PENALTY_LAST_N, options.repeat_penalty, 0.0, 0.0)
+        if options.temperature == 0:
+            sampler.add_greedy()  # type: ignore[no-untyped-call]
+            return sampler
+        sampler.add_top_k(options.top_k)
+        sampler.add_top_p(options.top_p, 1)
+        sampler.add_min_p(options.min_p, 1)
+        sampler.add_temp(options.temperature)
+        sampler.add_dist(seed)
+        return sampler
+
+    def _end_tokens(self) -> list[int]:
+        """Every end-of-generation token of the vocabulary (computed once)."""
+        if self._eog_tokens is None:
+            self._eog_tokens = [
+                token for token in range(self._llm.n_vocab()) if self._is_eog(self._vocab, token)
+            ]
+        return self._eog_tokens
+
     def _generate(self, reply: Reply, options: GenerationOptions) -> Iterator[str]:
         llm = self._llm
         started = time.perf_counter()
@@ -266,27 +315,23 @@ class LlamaEngine:
 
         limit = options.max_tokens
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        generator: Generator[int, Any, None] | None = None
+        sampler: Any = None
         ended = False
         try:
             # Evaluate the new prompt tokens batch by batch so a stop lands between batches.
-            for index in range(reused, len(tokens), PROMPT_CHUNK):
+            for begin, end in self._prompt_batches(reused, len(tokens)):
                 if reply.stop_requested:
                     finish = FinishReason.STOPPED
                     return
-                batch = tokens[index : index + PROMPT_CHUNK]
-                llm.eval(batch)
-                evaluated += len(batch)
-            llm.set_seed(seed)
-            generator = llm.generate(
-                tokens,
-                temp=options.temperature,
-                top_p=options.top_p,
-                top_k=options.top_k,
-                min_p=options.min_p,
-                repeat_penalty=options.repeat_penalty,
-            )
-            for token in generator:
+                llm.eval(tokens[begin:end])
+                evaluated += end - begin
+                reply.prompt_progress(evaluated, len(tokens) - reused)
+            sampler = self._sampler(options, seed)
+            while True:
+                if reply.stop_requested:
+                    finish = FinishReason.STOPPED
+                    break
+                token = int(sampler.sample(llm._ctx, -1))  # also records it for the penalties
                 last_token_at = time.perf_counter()
                 if first_token_at is None:
                     first_token_at = last_token_at
@@ -302,6 +347,7 @@ class LlamaEngine:
                 if (limit is not None and completion >= limit) or llm.n_tokens + 1 >= self.n_ctx:
                     finish = FinishReason.LENGTH
                     break
+                llm.eval([token])
             tail = decoder.decode(b"", final=True)
             if tail:
                 yield tail
@@ -310,8 +356,8 @@ class LlamaEngine:
             finish = FinishReason.ERROR
             raise GenerationError(f"llama.cpp failed while generating: {error}") from None
         finally:
-            if generator is not None:
-                generator.close()
+            if sampler is not None:
+                sampler.close()
             if not ended and finish is FinishReason.STOP:
                 finish = FinishReason.STOPPED  # the consumer left early
             reply.finish(stats())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from chattui.conversation import Message, Role
 from chattui.engine.base import FinishReason, Reply, TurnStats
@@ -42,6 +43,8 @@ class ScriptedEngine:
             model_id: Id to report.
             n_ctx: Context window in (scripted) tokens.
             delay: Seconds to wait before each token, to imitate a real model.
+
+        With ``ignore_eos`` and ``max_tokens`` a reply repeats its script up to ``max_tokens``.
         """
         self.replies = replies
         self.model_id = model_id
@@ -78,8 +81,11 @@ class ScriptedEngine:
         count = 0
         finish = FinishReason.STOP
         ended = False
+        pieces: Iterable[str] = split_tokens(text)
+        if options.ignore_eos and options.max_tokens is not None and text:
+            pieces = itertools.cycle(pieces)  # no end of turn: the script starts over
         try:
-            for piece in split_tokens(text):
+            for piece in pieces:
                 if reply.stop_requested:
                     finish = FinishReason.STOPPED
                     break

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from chattui.store import ConversationStore
 from tests.cli.conftest import HOSTILE_REPLY, chattui_cmd, run, run_on_tty
 
 SEEDED = ("--seed", "7", "--temperature", "0")
+ENDLESS = ("--ignore-eos", "--max-tokens")
+"""Replies that run to the given length, whatever the model would write."""
 
 
 def test_pipe_output_is_exactly_the_model_text(demo_path: Path) -> None:
-    as_json = run("ask", "What is the capital of France?", *SEEDED, "--max-tokens", "20", "--json")
+    as_json = run("ask", "What is the capital of France?", *SEEDED, *ENDLESS, "20", "--json")
     assert as_json.code == 0, as_json.stderr
     doc = json.loads(as_json.stdout)
-    plain = run("ask", "What is the capital of France?", *SEEDED, "--max-tokens", "20")
+    assert doc["usage"]["completion_tokens"] == 20 and doc["finish_reason"] == "length"
+    plain = run("ask", "What is the capital of France?", *SEEDED, *ENDLESS, "20")
     assert plain.code == 0 and plain.stderr == ""
     assert plain.stdout == doc["text"] + "\n"
-    assert plain.stdout.strip()
 
 
 def test_json_fields() -> None:
@@ -38,17 +42,20 @@ def test_json_fields() -> None:
     assert "decode_tokens_per_second" in doc["timings"] and doc["seed"] == 1
 
 
-def test_terminal_gets_markdown(demo_path: Path) -> None:
-    result = run_on_tty(
-        "ask",
-        "Write a Python function that adds two numbers, in a code block.",
-        *SEEDED,
-        "--max-tokens",
-        "80",
-    )
+def test_terminal_gets_markdown(scripted_models: Path) -> None:
+    reply = "Here:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone **now**."
+    result = run_on_tty("ask", "-m", "echo", reply)
     assert result.code == 0, result.stderr
     assert "\x1b[" in result.stdout  # styled
     assert "def" in result.stdout and "```" not in result.stdout  # fences rendered, not shown
+    assert "**" not in result.stdout and "now" in result.stdout
+
+
+def test_terminal_real_model_restores_the_cursor() -> None:
+    result = run_on_tty("ask", "Write a Python function.", *SEEDED, *ENDLESS, "40")
+    assert result.code == 0, result.stderr
+    hidden, shown = result.stdout.rfind("\x1b[?25l"), result.stdout.rfind("\x1b[?25h")
+    assert 0 <= hidden < shown  # the live view hid the cursor, and gave it back
 
 
 def test_format_plain_on_terminal() -> None:
@@ -70,9 +77,15 @@ def test_bare_chattui_with_piped_stdin_asks(scripted_models: Path) -> None:
     assert (result.code, result.stdout) == (0, "hi there\n")
 
 
-def test_bare_chattui_pipe_real_model() -> None:
+def test_bare_chattui_pipe_real_model(chattui_home: Path) -> None:
     result = run(stdin=b"What is 2+2? Answer with a number.")
-    assert result.code == 0 and result.stdout.strip() and result.stderr == ""
+    assert result.code == 0 and result.stdout.endswith("\n") and result.stderr == ""
+    store = ConversationStore(chattui_home / "data" / "chattui.db")
+    (summary,) = store.recent()
+    question, answer = store.get(summary.id).messages
+    assert question.content == "What is 2+2? Answer with a number."
+    assert answer.content + "\n" == result.stdout
+    assert answer.info is not None and answer.info.finish_reason in ("stop", "length")
 
 
 def test_undecodable_stdin_is_replaced(scripted_models: Path) -> None:
@@ -181,7 +194,7 @@ def test_stats_on_stderr() -> None:
 
 def test_ctrl_c_exits_130_with_partial_answer() -> None:
     process = subprocess.Popen(
-        chattui_cmd("ask", "Write a very long story about a dragon.", "--max-tokens", "2000"),
+        chattui_cmd("ask", "Write a very long story about a dragon.", *ENDLESS, "2000"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -189,7 +202,6 @@ def test_ctrl_c_exits_130_with_partial_answer() -> None:
     assert process.stdout is not None
     first = process.stdout.read(20)  # the answer has started streaming
     assert first
-    time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     rest, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -198,9 +210,11 @@ def test_ctrl_c_exits_130_with_partial_answer() -> None:
 
 
 def test_broken_pipe_is_quiet() -> None:
-    shell = f"{' '.join(chattui_cmd())} ask 'Count from one to two hundred.' | head -c 5"
+    ask = " ".join([*chattui_cmd(), "ask", "'Count from one to two hundred.'", *ENDLESS, "300"])
+    shell = ask + ' | head -c 5; echo " ${PIPESTATUS[0]}"'
     result = subprocess.run(["bash", "-c", shell], capture_output=True, timeout=120)
     assert b"Traceback" not in result.stderr and b"BrokenPipe" not in result.stderr
+    assert result.stdout.endswith(b" 141\n")  # stopped by the closed pipe, as Unix tools are
 
 
 def test_version_and_help_do_not_import_engine_or_ui() -> None:
@@ -243,10 +257,23 @@ def test_ctrl_c_while_reading_stdin_exits_130() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(1.0)  # started and blocked reading the open pipe
+    assert process.stdin is not None
+    wait_until_reading(process.stdin.fileno())
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and b"Traceback" not in err
+
+
+def wait_until_reading(pipe: int) -> None:
+    """Fill the pipe, then wait until the child starts draining it: it is reading stdin."""
+    os.set_blocking(pipe, False)
+    try:
+        while True:
+            os.write(pipe, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    _, writable, _ = select.select([], [pipe], [], 60)
+    assert writable, "chattui never read its stdin"
 
 
 def test_unknown_option_is_usage_error() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import sqlite3
 import subprocess
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chattui.catalog import ResolvedModel
-from chattui.chat import ChatSession
+from chattui.chat import SAVE_INTERVAL, ChatSession
 from chattui.engine.llama import LlamaEngine
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
@@ -73,7 +75,7 @@ def test_stop_mid_reply_stores_partial(
 ) -> None:
     store = ConversationStore(database(chattui_home))
     session = ChatSession(
-        engine, demo_model, GenerationOptions(seed=4, max_tokens=300), store=store
+        engine, demo_model, GenerationOptions(seed=4, max_tokens=300, ignore_eos=True), store=store
     )
     turn = session.send("Write a long story about a fox.")
     pieces = []
@@ -106,33 +108,52 @@ def test_user_message_committed_before_generation(
     assert final is not None and final.finish_reason in ("stop", "length")
 
 
+def saved_reply(db: Path) -> str | None:
+    """The newest reply as another process sees it in the database (None before there is one)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+            row = connection.execute(
+                "SELECT content FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+    except sqlite3.OperationalError:  # not created yet
+        return None
+    return None if row is None else str(row[0])
+
+
 def test_sigkill_mid_reply_loses_at_most_a_second(
     chattui_home: Path, scripted_models: Path
 ) -> None:
     earlier = json.loads(run("ask", "-m", "echo", "an earlier chat", "--json").stdout)
-    # Greedy decoding of this prompt runs to the token limit (1000+ tokens, ~10 s).
     process = subprocess.Popen(
         chattui_cmd(
-            "ask",
-            "-m",
-            "smollm2",
-            "Write the numbers from 1 to 300 separated by commas.",
-            "--max-tokens",
-            "4000",
-            "--temperature",
-            "0",
+            "ask", "-m", "smollm2", "Write a long story.", "--ignore-eos", "--max-tokens", "4000"
         ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     assert process.stdout is not None
-    started = time.monotonic()
-    printed = process.stdout.read(40)
-    time.sleep(max(0.0, 2.6 - (time.monotonic() - started)))
+    shown = b""
+    arrivals: list[tuple[float, int]] = []
+    """When each piece of the reply reached the user, and how much had then been shown."""
+    saves: set[int] = set()
+    """Lengths of the partial reply seen in the database while it streams."""
+    deadline = time.monotonic() + 120
+    # Kill once the reply has been saved mid-stream twice, and more has been shown since.
+    while len(saves) < 2 or len(shown) <= max(saves):
+        assert time.monotonic() < deadline and process.poll() is None, "the reply ended early"
+        ready, _, _ = select.select([process.stdout], [], [], 0.05)
+        if ready:
+            shown += os.read(process.stdout.fileno(), 65536)
+            arrivals.append((time.monotonic(), len(shown)))
+        partial = saved_reply(database(chattui_home))
+        if partial:
+            saves.add(len(partial.encode()))
     process.kill()
     rest, _ = process.communicate(timeout=30)
-    shown = (printed + rest).decode()  # everything the user saw before the kill
+    if rest:
+        arrivals.append((time.monotonic(), len(shown) + len(rest)))
+    shown += rest  # everything the user saw before the kill
     db = sqlite3.connect(database(chattui_home))
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
@@ -141,13 +162,15 @@ def test_sigkill_mid_reply_loses_at_most_a_second(
     assert [m.content for m in old] == ["an earlier chat", "an earlier chat"]
     killed = store.get(store.recent()[0].id).messages
     assert [m.role.value for m in killed] == ["user", "assistant"]
-    assert killed[0].content.startswith("Write the numbers")
-    partial = killed[1]
-    assert partial.info is not None and partial.info.finish_reason is None  # cut off
-    # Written at least once a second: what is saved is what was shown, less at most the last
-    # second or so of text (about 100 tokens/s of a few characters each, doubled for slack).
-    assert partial.content and shown.startswith(partial.content)
-    assert len(shown) - len(partial.content) <= 800
+    assert killed[0].content == "Write a long story."
+    partial_reply = killed[1]
+    assert partial_reply.info is not None and partial_reply.info.finish_reason is None  # cut off
+    kept = partial_reply.content.encode()
+    assert kept and shown.startswith(kept)
+    # What is lost is what was shown since the last save: at most SAVE_INTERVAL of the reply's
+    # own time, plus a token and the write.
+    first_lost = next(at for at, length in arrivals if length > len(kept))
+    assert arrivals[-1][0] - first_lost <= SAVE_INTERVAL + 0.5
 
 
 def test_two_processes_write_at_once(chattui_home: Path, scripted_models: Path) -> None:

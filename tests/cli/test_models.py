@@ -286,8 +286,13 @@ def test_doctor(chattui_home: Path) -> None:
     assert result.code == 0, result.stderr
     report = {row["name"]: row for row in json.loads(result.stdout)}
     assert report["installed models"]["value"].startswith("smollm2-135m")
-    assert report["llama-cpp-python"]["value"] and "AVX" in report["llama.cpp build"]["value"]
-    assert all(row["problem"] is None for row in report.values())
+    # Whatever the CPU (x86, ARM, Apple silicon): the build line names its backend.
+    assert report["llama-cpp-python"]["value"] and report["llama.cpp build"]["value"]
+    assert int(report["threads"]["value"]) >= 1
+    # Problems of this machine's build (no AVX2, no Metal) are the machine's; the config,
+    # catalog and database of a fresh home have none.
+    for name in ("config", "installed models", "database"):
+        assert report[name]["problem"] is None, report[name]
     config = chattui_home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("temperature = 'hot'\n")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
-import threading
+from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,32 +15,63 @@ import pytest
 from chattui.catalog import ModelSpec, ResolvedModel
 from chattui.conversation import Message, Role
 from chattui.engine.base import EngineSettings, FinishReason, open_engine
-from chattui.engine.llama import LlamaEngine
+from chattui.engine.llama import PROMPT_CHUNK, LlamaEngine
 from chattui.errors import ContextOverflowError, ModelLoadError
 from chattui.sampling import GenerationOptions
+from chattui.store import ConversationStore
 
 GREEDY = GenerationOptions(temperature=0.0, max_tokens=24, seed=1)
+ENDLESS = GenerationOptions(temperature=0.7, seed=3, ignore_eos=True)
+"""Never ends by itself: every reply runs to its max_tokens, whatever the model would write."""
 
 
 def test_streams_a_reply(engine: LlamaEngine) -> None:
     question = "What is the capital city of France? Answer in one word."
-    reply = engine.stream([Message(Role.USER, question)], GREEDY)
+    reply = engine.stream([Message(Role.USER, question)], replace(GREEDY, ignore_eos=True))
     pieces = list(reply)
     assert len(pieces) > 1 and "".join(pieces) == reply.text
-    assert "Paris" in reply.text
     stats = reply.stats
-    assert stats.completion_tokens >= len(pieces) - 1
+    assert stats.completion_tokens == 24 and stats.finish_reason is FinishReason.LENGTH
     assert stats.prompt_tokens == engine.count_tokens(reply.fit.messages)
-    assert stats.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
     assert stats.time_to_first_token > 0 and stats.seed == 1
 
 
-def test_same_seed_same_reply(engine: LlamaEngine) -> None:
-    options = GenerationOptions(temperature=1.0, max_tokens=16, seed=1234)
-    messages = [Message(Role.USER, "Tell me a word.")]
-    first = "".join(engine.stream(messages, options))
-    second = "".join(engine.stream(messages, options))
-    assert first == second
+def test_prompt_batches_depend_only_on_positions(engine: LlamaEngine) -> None:
+    # Whatever was cached, a prompt position is evaluated in the same batch shape, and the last
+    # token alone: the logits a seed samples from are the same cold or warm.
+    for start in (0, 5, 127, 128, 300):
+        batches = list(engine._prompt_batches(start, 301))
+        assert batches[0][0] == start and batches[-1] == (300, 301)
+        assert all(end == begin_next for (_, end), (begin_next, _) in pairwise(batches))
+        for begin, end in batches[:-1]:
+            assert begin // PROMPT_CHUNK == (end - 1) // PROMPT_CHUNK
+            assert end % PROMPT_CHUNK == 0 or end == 300
+    assert list(engine._prompt_batches(10, 11)) == [(10, 11)]
+
+
+def test_same_seed_same_reply_cold_warm_and_in_a_new_process(
+    engine: LlamaEngine, chattui_home: Path
+) -> None:
+    """A reply's recorded settings and seed reproduce it, however much of it the KV cache held."""
+    prompt = "Tell me a word. " * 40  # several prompt batches
+    asked = subprocess.run(
+        [sys.executable, "-m", "chattui", "ask", prompt, "--temperature", "1", "--seed", "1234",
+         "--max-tokens", "24", "--ctx", "2048", "--json", "--ignore-eos"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    text = json.loads(asked.stdout)["text"]
+    store = ConversationStore(chattui_home / "data" / "chattui.db")
+    (summary,) = store.recent()
+    saved = store.get(summary.id).messages[-1]
+    assert saved.content == text and saved.info is not None
+    options = GenerationOptions(**saved.info.settings)  # provenance, as recorded
+    assert options.seed == 1234 and options.ignore_eos
+    messages = [Message(Role.USER, prompt.strip())]
+    "".join(engine.stream([Message(Role.USER, "Something else entirely.")], GREEDY))
+    cold = engine.stream(messages, options)
+    assert "".join(cold) == text and cold.stats.prompt_evaluated > PROMPT_CHUNK
+    warm = engine.stream(messages, options)
+    assert "".join(warm) == text and warm.stats.prompt_evaluated == 1
 
 
 def test_follow_up_evaluates_only_new_tokens(engine: LlamaEngine) -> None:
@@ -60,7 +93,7 @@ def test_follow_up_evaluates_only_new_tokens(engine: LlamaEngine) -> None:
 def test_stop_mid_reply_keeps_partial(engine: LlamaEngine) -> None:
     reply = engine.stream(
         [Message(Role.USER, "Write a long story about a dragon.")],
-        GenerationOptions(temperature=0.7, seed=3, max_tokens=400),
+        replace(ENDLESS, max_tokens=400),
     )
     pieces: list[str] = []
     for piece in reply:
@@ -73,7 +106,7 @@ def test_stop_mid_reply_keeps_partial(engine: LlamaEngine) -> None:
 
 
 def test_leaving_the_loop_counts_as_stopped(engine: LlamaEngine) -> None:
-    reply = engine.stream([Message(Role.USER, "Count to fifty.")], GenerationOptions(seed=2))
+    reply = engine.stream([Message(Role.USER, "Count to fifty.")], replace(ENDLESS, max_tokens=50))
     iterator = iter(reply)
     next(iterator)
     iterator.close()
@@ -83,17 +116,22 @@ def test_leaving_the_loop_counts_as_stopped(engine: LlamaEngine) -> None:
 def test_long_prompt_can_be_stopped_midway(engine: LlamaEngine) -> None:
     prompt = " ".join(f"item{i}" for i in range(400))
     reply = engine.stream([Message(Role.USER, prompt)], GREEDY)
-    threading.Timer(0.3, reply.stop).start()
+    progress: list[tuple[int, int]] = []
+
+    def first_batch_done(evaluated: int, total: int) -> None:
+        progress.append((evaluated, total))
+        reply.stop()  # as Esc would, from another thread: it lands before the next batch
+
+    reply.on_prompt_progress = first_batch_done
     assert list(reply) == []
     stats = reply.stats
     assert stats.finish_reason is FinishReason.STOPPED and stats.completion_tokens == 0
-    assert 0 < stats.prompt_evaluated < stats.prompt_tokens
+    assert len(progress) == 1 and progress[0][1] > 2 * PROMPT_CHUNK
+    assert stats.prompt_evaluated == progress[0][0] <= PROMPT_CHUNK
 
 
 def test_max_tokens_is_length(engine: LlamaEngine) -> None:
-    reply = engine.stream(
-        [Message(Role.USER, "Write a poem.")], GenerationOptions(max_tokens=3, seed=5)
-    )
+    reply = engine.stream([Message(Role.USER, "Write a poem.")], replace(ENDLESS, max_tokens=3))
     list(reply)
     assert reply.stats.completion_tokens == 3
     assert reply.stats.finish_reason is FinishReason.LENGTH
@@ -156,8 +194,13 @@ def test_chat_format_override(demo_model: ResolvedModel) -> None:
     spec = ModelSpec(id="x", name="x", file="x", chat_format="chatml")
     override = LlamaEngine(demo_model.file, spec, EngineSettings(n_ctx=512))
     try:
-        text = "".join(override.stream([Message(Role.USER, "Hi")], GREEDY))
-        assert text.strip()
+        reply = override.stream([Message(Role.USER, "Hi")], replace(GREEDY, ignore_eos=True))
+        list(reply)
+        assert reply.stats.completion_tokens == 24
+        prompt = override._llm.detokenize(
+            override.tokenize([Message(Role.USER, "Hi")]), special=True
+        )
+        assert prompt.decode().endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     finally:
         override.close()
 
@@ -201,14 +244,21 @@ def test_logs_silenced_without_touching_file_descriptors(demo_path: Path, tmp_pa
 
 def test_continue_a_partial_reply(engine: LlamaEngine) -> None:
     question = Message(Role.USER, "Write the numbers from 1 to 300 separated by commas.")
-    options = GenerationOptions(temperature=0.0, max_tokens=30)
-    whole = "".join(engine.stream([question], options))
-    first = "".join(engine.stream([question], GenerationOptions(temperature=0.0, max_tokens=10)))
-    assert whole.startswith(first) and len(first) < len(whole)
+    first = engine.stream([question], replace(ENDLESS, max_tokens=10))
+    partial = "".join(first)
+    assert first.stats.completion_tokens == 10
     more = engine.stream(
-        [question, Message(Role.ASSISTANT, first)],
-        GenerationOptions(temperature=0.0, max_tokens=20),
+        [question, Message(Role.ASSISTANT, partial)], replace(ENDLESS, max_tokens=20)
     )
     rest = "".join(more)
-    assert (first + rest).startswith(whole[: len(first) + 5])  # picks up where it stopped
-    assert more.stats.prompt_evaluated <= 3  # the partial reply was already in the cache
+    assert more.stats.completion_tokens == 20 and rest
+    # The model carries on inside the same turn: the prompt is the question's, then the partial
+    # text, with no end-of-turn between them.
+    before = engine._llm.detokenize(engine.tokenize([question]), special=True)
+    seam = engine._llm.detokenize(
+        engine.tokenize([question, Message(Role.ASSISTANT, partial)]), special=True
+    )
+    assert seam == before + partial.encode()
+    # The partial reply was already in the cache: only its last tokens are computed again.
+    added = more.stats.prompt_tokens - first.stats.prompt_tokens
+    assert 0 < more.stats.prompt_evaluated <= added + 1 < more.stats.prompt_tokens

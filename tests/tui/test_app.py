@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,19 +24,29 @@ from chattui.tui.widgets.status import State, StatusBar
 from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessage
 from tests.tui.conftest import AppFactory
 
+WAIT_LIMIT = 120.0
+"""Seconds a test waits for the app to reach a state before failing (a loaded machine is slow)."""
+
 
 def screen(app: ChatApp) -> ChatScreen:
     assert isinstance(app.screen, ChatScreen)
     return app.screen
 
 
+async def until(pilot: Pilot[None], condition: Callable[[], object], what: str) -> None:
+    """Let the app run until ``condition()`` holds (checked between its steps)."""
+    deadline = time.monotonic() + WAIT_LIMIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {WAIT_LIMIT} s for {what}")
+        # Not pilot.pause: it waits for the screen to settle, which a streaming reply never does.
+        await asyncio.sleep(0.01)
+
+
 async def ready(pilot: Pilot[None]) -> ChatScreen:
     chat = screen(pilot.app)  # type: ignore[arg-type]
-    for _ in range(200):
-        if chat.query_one(StatusBar).state is State.READY:
-            return chat
-        await pilot.pause(0.02)
-    raise AssertionError("the model never became ready")
+    await until(pilot, lambda: chat.query_one(StatusBar).state is State.READY, "the model")
+    return chat
 
 
 async def send(pilot: Pilot[None], text: str) -> None:
@@ -49,11 +60,8 @@ async def send(pilot: Pilot[None], text: str) -> None:
 
 async def finished(pilot: Pilot[None]) -> None:
     chat = screen(pilot.app)  # type: ignore[arg-type]
-    for _ in range(500):
-        await pilot.pause(0.02)
-        if chat.turn is None and chat._reply is None:
-            return
-    raise AssertionError("the reply never finished")
+    await pilot.pause()
+    await until(pilot, lambda: chat.turn is None and chat._reply is None, "the reply to end")
 
 
 async def send_and_stop(pilot: Pilot[None], text: str, enough: Callable[[str], bool]) -> None:
@@ -61,12 +69,16 @@ async def send_and_stop(pilot: Pilot[None], text: str, enough: Callable[[str], b
     chat = screen(pilot.app)  # type: ignore[arg-type]
     chat.query_one(PromptInput).load_text(text)
     await pilot.press("enter")
-    for _ in range(300):
-        await pilot.pause(0.02)
-        if chat.turn is not None and enough(chat.turn.text):
-            break
+    await until(
+        pilot, lambda: chat.turn is not None and enough(chat.turn.text), "enough of the reply"
+    )
     await pilot.press("escape")
     await finished(pilot)
+
+
+def notified(app: ChatApp, text: str) -> bool:
+    """Whether a notification containing ``text`` is showing."""
+    return any(text in n.message for n in app._notifications)
 
 
 def stored(app: ChatApp) -> list[Message]:
@@ -189,11 +201,11 @@ async def test_slash_commands(app_factory: AppFactory, tmp_path: Path) -> None:
         await send(pilot, "/new")
         assert chat.query_one(Transcript).users() == [] and chat.session.cid is None
         await send(pilot, "/model smollm2")
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if chat.model is not None and chat.model.spec.id == "smollm2-135m":
-                break
-        assert chat.model is not None and chat.model.spec.id == "smollm2-135m"
+        await until(
+            pilot,
+            lambda: chat.model is not None and chat.model.spec.id == "smollm2-135m",
+            "the model switch",
+        )
         prompt = chat.query_one(PromptInput)
         prompt.load_text("/he")
         prompt.focus()
@@ -214,27 +226,26 @@ async def test_sidebar_open_filter_rename_delete(app_factory: AppFactory) -> Non
         assert len(ids) == 2
         sidebar = chat.query_one(Sidebar)
         chat.query_one("#filter", Input).value = "walruses"
-        await pilot.pause(0.1)
         from textual.widgets import OptionList
 
         options = chat.query_one("#chats", OptionList)
-        assert options.option_count == 1
+        await until(pilot, lambda: options.option_count == 1, "the filtered list")
         options.highlighted = 0
         options.action_select()
-        await pilot.pause(0.1)
-        assert [u.text for u in chat.query_one(Transcript).users()] == ["about walruses"]
+        transcript = chat.query_one(Transcript)
+        await until(
+            pilot, lambda: [u.text for u in transcript.users()] == ["about walruses"], "the chat"
+        )
         assert chat.session is not None and chat.session.cid == ids[1]
         await pilot.press("f2")
         assert isinstance(app.screen, TextScreen)
         app.screen.query_one(Input).value = "Walrus facts"
         await pilot.press("enter")
-        await pilot.pause(0.05)
-        assert store.get(ids[1]).title == "Walrus facts"
+        await until(pilot, lambda: store.get(ids[1]).title == "Walrus facts", "the rename")
         await pilot.press("f8")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        await pilot.pause(0.05)
-        assert [c.id for c in store.recent()] == [ids[0]]
+        await until(pilot, lambda: [c.id for c in store.recent()] == [ids[0]], "the delete")
         assert sidebar.display
         await pilot.press("ctrl+b")
         assert not sidebar.display
@@ -272,12 +283,11 @@ async def test_no_model_still_opens(app_factory: AppFactory) -> None:
     app = app_factory(specs=[absent])
     async with app.run_test() as pilot:
         chat = screen(app)
-        await pilot.pause(0.1)
-        assert chat.query_one("#no-model", Notice) is not None
+        await until(pilot, lambda: chat.query("#no-model"), "the no-model notice")
         assert chat.query_one(StatusBar).state is State.NO_MODEL
         chat.query_one(PromptInput).load_text("hello?")
         await pilot.press("enter")
-        await pilot.pause(0.05)
+        await until(pilot, lambda: notified(app, "No model is loaded"), "the warning")
         assert chat.session is None and stored(app) == []
 
 
@@ -294,19 +304,20 @@ async def test_settings_panel_validates_and_saves_defaults(
         assert isinstance(app.screen, SettingsScreen)
         panel = app.screen
         panel.query_one("#temperature", Input).value = "9"
-        await pilot.pause(0.05)
-        assert "allowed" in str(panel.query_one("#temperature-error").render())
+        error = panel.query_one("#temperature-error")
+        await until(pilot, lambda: "allowed" in str(error.render()), "the field's error")
         panel.action_apply()
-        await pilot.pause(0.05)
+        await pilot.pause()
         assert isinstance(app.screen, SettingsScreen)  # not applied
         panel.query_one("#temperature", Input).value = "0.25"
         from textual.widgets import Checkbox
 
         panel.query_one("#save_as_default", Checkbox).value = True
         panel.action_apply()
-        await pilot.pause(0.1)
+        session = chat.session
+        assert session is not None
+        await until(pilot, lambda: session.options.temperature == 0.25, "the new settings")
         assert isinstance(app.screen, ChatScreen)
-        assert chat.session is not None and chat.session.options.temperature == 0.25
         text = config.read_text()
         assert text.startswith("# mine\nthreads = 2\n") and "temperature = 0.25" in text
 
@@ -316,8 +327,9 @@ async def test_theme_choice_persists(app_factory: AppFactory, chattui_home: Path
     async with app.run_test() as pilot:
         await ready(pilot)
         app.theme = "nord"
-        await pilot.pause(0.05)
-    assert 'theme = "nord"' in (chattui_home / "config" / "config.toml").read_text()
+        config = chattui_home / "config" / "config.toml"
+        await until(pilot, lambda: config.exists() and "nord" in config.read_text(), "the save")
+    assert 'theme = "nord"' in config.read_text()
 
 
 async def test_copy_reply_and_code(app_factory: AppFactory) -> None:
@@ -350,16 +362,15 @@ async def test_switching_model_mid_reply_waits_then_continues(app_factory: AppFa
         chat = await ready(pilot)
         chat.query_one(PromptInput).load_text("long one")
         await pilot.press("enter")
-        await pilot.pause(0.1)
-        assert chat.turn is not None
+        await until(pilot, lambda: chat.turn is not None and chat.turn.text, "the reply to start")
         assert app.services.catalog.get("smollm2") is not None
         chat.load(app.services.catalog.resolve("smollm2"))
         await finished(pilot)
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if chat.model is not None and chat.model.spec.id == "smollm2-135m":
-                break
-        assert chat.model is not None and chat.model.spec.id == "smollm2-135m"
+        await until(
+            pilot,
+            lambda: chat.model is not None and chat.model.spec.id == "smollm2-135m",
+            "the model switch",
+        )
         await send(pilot, "next")
         messages = stored(app)
         assert len(messages) == 4  # the same conversation went on
@@ -427,8 +438,9 @@ async def test_ctrl_s_exports_and_clear_keeps_settings(
         assert chat.session is not None
         cid = chat.session.cid
         await pilot.press("ctrl+s")
-        await pilot.pause(0.05)
-        assert "first chat" in (tmp_path / f"chattui-{cid}.md").read_text()
+        exported = tmp_path / f"chattui-{cid}.md"
+        await until(pilot, exported.exists, "the export")
+        assert "first chat" in exported.read_text()
         await send(pilot, "/clear")
         assert chat.query_one(Transcript).users() == []
         assert chat.session.cid is None or chat.session.cid != cid

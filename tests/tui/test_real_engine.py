@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
 from chattui.config import Config
 from chattui.sampling import Sampling
 from chattui.store import ConversationStore
+from chattui.tui.screens.settings import SettingsScreen
 from chattui.tui.widgets.transcript import Transcript
 from tests.tui.conftest import AppFactory
-from tests.tui.test_app import finished, ready, send, send_and_stop, stored
+from tests.tui.test_app import finished, ready, send, send_and_stop, stored, until
 
 
 async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None:
-    # Greedy, so the first prompt reliably runs long enough to be stopped.
-    app = app_factory(real=True, config=Config(sampling=Sampling(temperature=0.0, max_tokens=400)))
-    async with app.run_test(size=(100, 30)) as pilot:
+    # Every reply runs to max_tokens: the first (4,000 tokens) is long enough to be stopped
+    # whatever the machine's speed, the settings panel then makes the next ones short.
+    endless = Sampling(temperature=0.0, max_tokens=4000, ignore_eos=True)
+    app = app_factory(real=True, config=Config(sampling=endless))
+    async with app.run_test(size=(100, 40)) as pilot:
         chat = await ready(pilot)
         assert chat.engine is not None and chat.engine.model_id == "smollm2-135m"
         await send_and_stop(
@@ -33,21 +38,31 @@ async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None
         )
         partial = stored(app)[1]
         assert partial.info is not None and partial.info.finish_reason == "stopped"
-        assert 30 <= len(partial.content) < 1000
+        assert len(partial.content) >= 30 and (partial.info.completion_tokens or 0) < 4000
         assert chat.query_one(Transcript).replies()[-1].text == partial.content
+
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen), "the settings panel")
+        app.screen.query_one("#max_tokens", Input).value = "60"
+        assert isinstance(app.screen, SettingsScreen)
+        app.screen.action_apply()
+        session = chat.session
+        assert session is not None
+        await until(pilot, lambda: session.options.max_tokens == 60, "the new settings")
 
         await pilot.press("ctrl+t")  # continue the stopped reply
         await finished(pilot)
         continued = stored(app)
         assert len(continued) == 2 and continued[1].content.startswith(partial.content)
         assert len(continued[1].content) > len(partial.content)
-        assert continued[1].info is not None and continued[1].info.finish_reason != "stopped"
+        assert continued[1].info is not None and continued[1].info.finish_reason == "length"
 
         await pilot.press("ctrl+r")
         await finished(pilot)
         regenerated = stored(app)
         assert len(regenerated) == 2 and regenerated[1].info is not None
-        assert regenerated[1].info.finish_reason in ("stop", "length")
+        assert regenerated[1].info.finish_reason == "length"
+        assert regenerated[1].info.completion_tokens == 60
         assert regenerated[1].info.model_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
 
         await send(pilot, "What is the capital city of France? Answer in one word.")
@@ -58,11 +73,23 @@ async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None
         options = chat.query_one("#chats", OptionList)
         options.highlighted = 0
         options.action_select()
-        await pilot.pause(0.1)
+        await until(pilot, lambda: chat.query_one(Transcript).users(), "the chat to open")
         users = [u.text for u in chat.query_one(Transcript).users()]
         assert users[0].startswith("Write the numbers") and len(users) == 2
-        await send(pilot, "Thanks!")
+        await send_and_stop(pilot, "Thanks!", lambda text: len(text) > 0)  # 4,000 tokens again
         assert len(stored(app)) == 6  # continued the reopened chat, same conversation
+
+
+def reply_finished(home: Path) -> bool:
+    """Whether the database holds a finished reply (read without disturbing the app)."""
+    db = home / "data" / "chattui.db"
+    if not db.exists():
+        return False
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+        row = connection.execute(
+            "SELECT info FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    return row is not None and json.loads(row[0]).get("finish_reason") is not None
 
 
 def test_chattui_opens_the_tui_on_a_terminal(chattui_home: Path) -> None:
@@ -92,7 +119,11 @@ def test_chattui_opens_the_tui_on_a_terminal(chattui_home: Path) -> None:
         read_until(b"ready")
         screen = b""
         os.write(master, b"Say hi.\r")
-        read_until(b"tok/s")
+        deadline = time.monotonic() + 120
+        while not reply_finished(chattui_home):  # the app's own record of the reply
+            assert time.monotonic() < deadline, "the reply never finished"
+            if select.select([master], [], [], 0.05)[0]:
+                os.read(master, 65536)  # keep the terminal drained
         os.write(master, b"\x11")  # ctrl+q
         assert process.wait(timeout=30) == 0
     finally:

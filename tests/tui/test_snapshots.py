@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 
 from chattui.catalog import ModelSpec
 from chattui.conversation import Conversation, Message, ReplyInfo, Role
+from chattui.tui.screens.settings import SettingsScreen
 from tests.tui.conftest import AppFactory
-from tests.tui.test_app import ready
+from tests.tui.test_app import ready, until
 
 SIZE = (110, 32)
 
@@ -51,7 +53,7 @@ def saved_chat(app: Any) -> None:
 
 async def wait_ready(pilot: Pilot[None]) -> None:
     await ready(pilot)
-    await pilot.pause(0.2)
+    await pilot.pause()
 
 
 def test_main_screen(snap_compare: Any, app_factory: AppFactory) -> None:
@@ -66,7 +68,7 @@ def test_settings_panel(snap_compare: Any, app_factory: AppFactory) -> None:
     async def open_settings(pilot: Pilot[None]) -> None:
         await wait_ready(pilot)
         await pilot.press("ctrl+o")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen), "the panel")
 
     assert snap_compare(app, terminal_size=(110, 48), run_before=open_settings)
 
@@ -79,7 +81,8 @@ def test_sidebar_filtered(snap_compare: Any, app_factory: AppFactory) -> None:
         await wait_ready(pilot)
         await pilot.click("#filter")
         await pilot.press(*"hello")
-        await pilot.pause(0.2)
+        options = pilot.app.screen.query_one("#chats", OptionList)
+        await until(pilot, lambda: options.option_count == 1, "the filtered list")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=search)
 
@@ -88,6 +91,6 @@ def test_no_model_screen(snap_compare: Any, app_factory: AppFactory, tmp_path: P
     app = app_factory(specs=[ModelSpec(id="absent", name="Absent", file="absent.gguf")])
 
     async def settle(pilot: Pilot[None]) -> None:
-        await pilot.pause(0.3)
+        await until(pilot, lambda: pilot.app.screen.query("#no-model"), "the notice")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)

@@ -43,9 +43,29 @@ def test_stop_and_max_tokens() -> None:
 
 
 def test_stop_from_another_thread() -> None:
-    engine = ScriptedEngine(["w " * 1000], delay=0.001)
-    reply = engine.stream([Message(Role.USER, "x")], GenerationOptions())
-    threading.Timer(0.05, reply.stop).start()
-    text = "".join(reply)
+    engine = ScriptedEngine(["w "], delay=0.001)
+    endless = GenerationOptions(max_tokens=10**9, ignore_eos=True)  # only a stop ends it
+    reply = engine.stream([Message(Role.USER, "x")], endless)
+    streaming = threading.Event()
+
+    def stop_once_streaming() -> None:
+        streaming.wait()
+        reply.stop()
+
+    stopper = threading.Thread(target=stop_once_streaming)
+    stopper.start()
+    pieces = []
+    for piece in reply:
+        pieces.append(piece)
+        streaming.set()
+    stopper.join()
     assert reply.stats.finish_reason is FinishReason.STOPPED
-    assert 0 < len(text.split()) < 1000 and reply.text == text
+    assert pieces and reply.text == "".join(pieces) and set(reply.text.split()) == {"w"}
+
+
+def test_ignore_eos_repeats_the_script_up_to_max_tokens() -> None:
+    engine = ScriptedEngine(["a b"])
+    reply = engine.stream(
+        [Message(Role.USER, "x")], GenerationOptions(max_tokens=5, ignore_eos=True)
+    )
+    assert "".join(reply) == "a ba ba" and reply.stats.finish_reason is FinishReason.LENGTH
