@@ -1,5 +1,19 @@
-"""Entry point for ``python -m chattui``."""
+"""Entry point of ``python -m chattui`` and of the ``chattui`` command."""
 
-from chattui.cli import main
+from __future__ import annotations
 
-main()
+import sys
+
+
+def run() -> None:
+    """Run the CLI; Ctrl+C while it is still starting up exits 130 too, without a traceback."""
+    try:
+        from chattui.cli import main
+
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

@@ -109,19 +109,48 @@ class ChatSession:
             else [None] * len(self.history)
         )
 
-    def prompt_messages(self) -> list[Message]:
-        """What the model sees: the system prompt, then the history."""
+    def prompt_messages(self, history: list[Message] | None = None) -> list[Message]:
+        """What the model sees: the system prompt, then the history (or ``history``)."""
         system = [Message(Role.SYSTEM, self.system_prompt)] if self.system_prompt else []
-        return [*system, *(m for m in self.history if m.role is not Role.SYSTEM)]
+        kept = self.history if history is None else history
+        return [*system, *(m for m in kept if m.role is not Role.SYSTEM)]
 
     def send(self, text: str) -> ChatTurn:
         """Add the user's message (saved at once) and start the reply.
 
         Raises:
-            ContextOverflowError: The message cannot fit in the context.
+            ContextOverflowError: The message cannot fit in the context (nothing is saved).
             StoreError: The database cannot be written.
         """
+        return self._send(text, keep=len(self.history))
+
+    def regenerate(self) -> ChatTurn:
+        """Drop the replies after the last user message and answer it again.
+
+        Raises:
+            ValueError: There is no user message yet.
+        """
+        keep = self._last_user() + 1
+        reply = self.engine.stream(self.prompt_messages(self.history[:keep]), self.options)
+        self._rewind(keep)
+        return self._reply(reply)
+
+    def edit_last(self, text: str) -> ChatTurn:
+        """Replace the last user message (and what followed it) and send the new text.
+
+        Raises:
+            ValueError: There is no user message yet.
+        """
+        return self._send(text, keep=self._last_user())
+
+    def _send(self, text: str, keep: int) -> ChatTurn:
+        """Answer ``text`` after the first ``keep`` messages, which replace the history.
+
+        The reply is planned first, so a message too long for the context changes nothing.
+        """
         user = Message(Role.USER, text, utc_now())
+        reply = self.engine.stream(self.prompt_messages([*self.history[:keep], user]), self.options)
+        self._rewind(keep)
         row = None
         if self.store is not None:
             if self.cid is None:
@@ -134,25 +163,7 @@ class ChatSession:
             row = self.store.add_message(self.cid, user)
         self.history.append(user)
         self._row_ids.append(row)
-        return self._reply()
-
-    def regenerate(self) -> ChatTurn:
-        """Drop the replies after the last user message and answer it again.
-
-        Raises:
-            ValueError: There is no user message yet.
-        """
-        self._rewind(self._last_user() + 1)
-        return self._reply()
-
-    def edit_last(self, text: str) -> ChatTurn:
-        """Replace the last user message (and what followed it) and send the new text.
-
-        Raises:
-            ValueError: There is no user message yet.
-        """
-        self._rewind(self._last_user())
-        return self.send(text)
+        return self._reply(reply)
 
     def continue_reply(self) -> ChatTurn:
         """Carry on writing the last reply (one that was stopped or cut short).
@@ -185,8 +196,7 @@ class ChatSession:
         del self.history[keep:]
         del self._row_ids[keep:]
 
-    def _reply(self) -> ChatTurn:
-        reply = self.engine.stream(self.prompt_messages(), self.options)
+    def _reply(self, reply: Reply) -> ChatTurn:
         message_id = None
         started = utc_now()
         if self.store is not None and self.cid is not None:

@@ -7,6 +7,7 @@ private to the user (0600 in a 0700 folder). A damaged file is reported, never r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -38,6 +39,8 @@ T = TypeVar("T")
 SCHEMA_VERSION = len(MIGRATIONS)
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 ID_LENGTH = 8
+BUSY_TIMEOUT = 10.0
+"""Seconds to wait for another process's write before giving up."""
 SEARCH_CANDIDATES = 2000
 """Most matching messages ranked by one search (the newest ones)."""
 
@@ -48,12 +51,15 @@ def new_id() -> str:
 
 
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
-    """Run a reading method under the store's lock."""
+    """Run a reading method under the store's lock; SQLite's errors become ``StoreError``."""
 
     @functools.wraps(method)
     def run(self: ConversationStore, *args: Any, **kwargs: Any) -> T:
         with self._lock:
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as error:
+                raise self._error("read", error) from error
 
     return run
 
@@ -66,26 +72,31 @@ def _info_json(info: ReplyInfo | None) -> str | None:
 class ConversationStore:
     """Saved conversations in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         """Open (creating if needed) the database and bring its schema up to date.
+
+        Args:
+            path: The database file.
+            busy_timeout: Seconds to wait for another process's write to finish.
 
         Raises:
             StoreError: The file cannot be opened, is not a chattui database, or is damaged.
         """
         self.path = path
+        self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         try:
             _private_file(path)
             # One connection shared by the UI thread and the generation worker, serialised by
             # self._lock (sqlite3 objects must not be used by two threads at once).
             self._db = sqlite3.connect(
-                path, timeout=10.0, isolation_level=None, check_same_thread=False
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the conversation database {path}: {error}") from None
+            raise StoreError(f"cannot open the conversation database {path}: {error}") from error
         self._db.row_factory = sqlite3.Row
         try:
-            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self._db.execute("PRAGMA foreign_keys = ON")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -97,12 +108,14 @@ class ConversationStore:
             # cut can drop the last commits. It saves an fsync per write while a reply streams.
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate(version)
-        except sqlite3.DatabaseError as error:
+        except sqlite3.Error as error:
             self._db.close()
+            if _is_locked(error):
+                raise self._error("open", error) from error
             raise StoreError(
                 f"the conversation database {path} is unreadable ({error}); move it aside to "
                 "start a new one, or repair it with the sqlite3 tool"
-            ) from None
+            ) from error
 
     def _migrate(self, version: int) -> None:
         for number in range(version, SCHEMA_VERSION):
@@ -116,18 +129,38 @@ class ConversationStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the lock up front so concurrent writers queue."""
+        """One write transaction, taking the lock up front so concurrent writers queue.
+
+        Any SQLite error (the statements' or COMMIT's) rolls it back, leaves the connection
+        usable and is raised as a ``StoreError`` caused by it.
+        """
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
             except sqlite3.Error as error:
-                raise StoreError(f"cannot write to {self.path}: {error}") from None
-            try:
-                yield self._db
-            except BaseException:
+                raise self._error("write to", error) from error
+
+    def _rollback(self) -> None:
+        """End a failed transaction, unless SQLite already did (its error is the one to keep)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+
+    def _error(self, doing: str, error: sqlite3.Error) -> StoreError:
+        """One line for the user naming the database, what failed and what to do."""
+        if _is_locked(error):
+            return StoreError(
+                f"cannot {doing} the conversation database {self.path}: another process has "
+                f"held it locked for over {self.busy_timeout:g} s; close the other chattui (or "
+                "sqlite3) using it and try again"
+            )
+        return StoreError(f"cannot {doing} the conversation database {self.path}: {error}")
 
     def close(self) -> None:
         """Close the database."""
@@ -324,10 +357,7 @@ class ConversationStore:
         if not words:
             return []
         match = " ".join('"{}"'.format(w.replace('"', '""')) for w in words)
-        try:
-            return self._search(match, words, limit)
-        except sqlite3.OperationalError as error:
-            raise StoreError(f"search failed: {error}") from None
+        return self._search(match, words, limit)
 
     def _search(self, match: str, words: list[str], limit: int) -> list[SearchHit]:
         # Rank at most the newest SEARCH_CANDIDATES matching messages: a rare word is ranked
@@ -397,6 +427,12 @@ def _insert_conversation(
         },
     )
     return cid
+
+
+def _is_locked(error: sqlite3.Error) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(error)
 
 
 def _private_file(path: Path) -> None:

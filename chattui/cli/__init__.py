@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 
 from chattui import __version__
+from chattui.cli import signals
 from chattui.cli.ask import AskRequest
-from chattui.cli.output import OutputFormat, print_json
+from chattui.cli.output import OutputFormat, echo, print_json
 from chattui.errors import ChattuiError, UsageError
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
 
@@ -41,7 +42,7 @@ VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"chattui {__version__}")
+        echo(f"chattui {__version__}")
         raise typer.Exit()
 
 
@@ -77,7 +78,9 @@ def root(
         )
     from chattui.cli.tui import run_tui
 
-    run_tui(model=model, continue_latest=continue_latest)
+    code = run_tui(model=model, continue_latest=continue_latest)
+    if code is not None:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -176,7 +179,6 @@ def doctor(
     """Check the installation: versions, llama.cpp build, GPU, paths, models, database."""
     from chattui import doctor as checks
     from chattui.paths import resolve_paths
-    from chattui.terminal_text import printable
 
     report = checks.diagnose(resolve_paths())
     if as_json:
@@ -185,12 +187,12 @@ def doctor(
         width = max(len(check.name) for check in report)
         for check in report:
             mark = "!" if check.problem else " "
-            typer.echo(f"{mark} {check.name:<{width}}  {printable(check.value)}")
+            echo(f"{mark} {check.name:<{width}}  {check.value}")
             if check.problem:
-                typer.echo(f"  {'':<{width}}  -> {printable(check.problem)}")
+                echo(f"  {'':<{width}}  -> {check.problem}")
     problems = sum(1 for check in report if check.problem)
     if problems:
-        typer.echo(f"{problems} problem{'s' if problems > 1 else ''} found", err=True)
+        echo(f"{problems} problem{'s' if problems > 1 else ''} found", err=True)
         raise typer.Exit(1)
 
 
@@ -207,19 +209,27 @@ def paths(
         return
     width = max(map(len, locations))
     for name, where in locations.items():
-        typer.echo(f"{name:<{width}}  {where}")
+        echo(f"{name:<{width}}  {where}")
 
 
-EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 
 def main() -> None:
-    """Run the CLI, reporting chattui's errors as one line on stderr."""
+    """Run the CLI: chattui's errors are one line on stderr (with their causes under --verbose)."""
+    signals.install()
     try:
         app()
     except ChattuiError as error:
-        print(f"chattui: {error}", file=sys.stderr)
+        echo(f"chattui: {error}", err=True)
+        if "--verbose" in sys.argv[1:]:
+            cause = error.__cause__
+            while cause is not None:
+                echo(
+                    f"  caused by {type(cause).__module__}.{type(cause).__name__}: {cause}",
+                    err=True,
+                )
+                cause = cause.__cause__
         sys.exit(error.exit_code)
     except BrokenPipeError:
         _quiet_stdout()
@@ -238,8 +248,8 @@ def _ask(request: AskRequest) -> None:
 
     try:
         code = run_ask(request, sys.stdin)
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:  # before the reply streams: loading, reading stdin
+        code = signals.exit_code(interrupt)
     except BrokenPipeError:
         # Stop as Unix tools do (the reply is saved, marked stopped); Click would say exit 1.
         _quiet_stdout()

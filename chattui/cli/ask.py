@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
+from chattui.cli import signals
 from chattui.cli.output import (
     JsonWriter,
     MarkdownWriter,
@@ -18,6 +18,7 @@ from chattui.cli.output import (
     PlainWriter,
     ReplyWriter,
     describe_stats,
+    echo,
 )
 from chattui.config import Config, load_config
 from chattui.errors import ConversationNotFoundError, UsageError
@@ -27,8 +28,6 @@ from chattui.sampling import Sampling
 if TYPE_CHECKING:
     from chattui.engine.base import Engine
     from chattui.store import ConversationStore
-
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +121,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     """Answer one question on stdout, saving it as a conversation.
 
     Returns:
-        The exit code: 0 when done, 130 when interrupted (the partial answer is printed).
+        The exit code: 0 when done; 130 after Ctrl+C, 143 after SIGTERM, 129 after SIGHUP (the
+        partial answer is printed and saved).
 
     Raises:
         ChattuiError: Anything the user must fix, reported by the caller as one line.
@@ -166,29 +166,26 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             store=None if request.no_save else store,
             conversation=conversation,
         )
+        turn = session.send(prompt)  # a prompt too long for the context stops here, unsaved
         writer = choose_writer(request, engine.model_id, engine.load_seconds)
-        turn = session.send(prompt)
         pieces = iter(turn)
-        interrupted = False
-        try:
-            for piece in pieces:
-                writer.write(piece)
-        except KeyboardInterrupt:
-            interrupted = True
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # let the partial answer print
-            turn.stop()
-        finally:
-            pieces.close()  # saves the reply as it stands, whatever ended the loop
+        with signals.stopping(turn.stop) as received:  # Ctrl+C, SIGTERM, SIGHUP
+            try:
+                for piece in pieces:
+                    writer.write(piece)
+            finally:
+                pieces.close()  # saves the reply as it stands, whatever ended the loop
+                if isinstance(writer, JsonWriter) and session.cid is not None:
+                    writer.extra["conversation_id"] = session.cid
+                writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
+        code = 128 + received[0] if received else 0
         stats = turn.stats
-        if isinstance(writer, JsonWriter) and session.cid is not None:
-            writer.extra["conversation_id"] = session.cid
-        writer.finish(stats)
         if request.stats:
             line = describe_stats(stats, engine.load_seconds)
             if session.cid is not None:
                 line += f", conversation {session.cid}"
-            print(line, file=sys.stderr)
-        return EXIT_INTERRUPTED if interrupted else 0
+            echo(line, err=True)
+        return code
     finally:
         engine.close()
         if store is not None:

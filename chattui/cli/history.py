@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from chattui.cli.output import print_json, table
+from chattui.cli.output import echo, print_json, table
 from chattui.errors import UsageError
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
@@ -125,13 +125,13 @@ def export(
     else:
         text = to_markdown(conversation)
     if output is None:
-        sys.stdout.write(json_safe(text) if as_format == "json" else text)
+        echo(json_safe(text) if as_format == "json" else text, end="")
         return
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot write {output}: {error.strerror}") from None
-    print(f"wrote {output}", file=sys.stderr)
+    echo(f"wrote {output}", err=True)
 
 
 @history_app.command("import")
@@ -149,7 +149,7 @@ def import_(
         raise UsageError(f"{file} is not valid JSON: {error}") from None
     conversation = from_document(data, str(file))
     with _store() as store:
-        print(store.import_conversation(conversation))
+        echo(store.import_conversation(conversation))
 
 
 @history_app.command()
@@ -179,4 +179,4 @@ def rm(
             if not typer.confirm(f"Delete {titles}?"):
                 raise typer.Exit(1)
         store.delete(ids)
-    print(f"deleted {len(ids)} conversation{'s' if len(ids) != 1 else ''}", file=sys.stderr)
+    echo(f"deleted {len(ids)} conversation{'s' if len(ids) != 1 else ''}", err=True)

@@ -9,11 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from chattui.catalog import Catalog, EngineKind, ModelSpec
-from chattui.cli.output import print_json, table
+from chattui.cli.output import echo, print_json, table
 from chattui.config import load_config
 from chattui.errors import ModelNotFoundError, UsageError
 from chattui.paths import resolve_paths
-from chattui.terminal_text import printable
 
 models_app = typer.Typer(
     name="models",
@@ -134,10 +133,10 @@ def info(
         if key == "chat_template":
             continue
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
-        print(f"{key:<24} {printable(str(shown))}")
+        echo(f"{key:<24} {shown}")
     if template:
-        print("chat_template:")
-        print(printable(str(template)) if sys.stdout.isatty() else template)
+        echo("chat_template:")
+        echo(str(template))
 
 
 @models_app.command()
@@ -154,7 +153,7 @@ def pull(model: ModelArgument) -> None:
         raise UsageError(f"'{spec.id}' has no download URL; it is installed another way")
     target = catalog.locate(spec)
     if target.is_file():
-        print(f"{spec.id} is already downloaded: {target}", file=sys.stderr)
+        echo(f"{spec.id} is already downloaded: {target}", err=True)
         return
     from rich.progress import (
         BarColumn,
@@ -184,12 +183,9 @@ def pull(model: ModelArgument) -> None:
             download(spec.url, target, size=spec.size, sha256=spec.sha256, on_progress=show)
         except KeyboardInterrupt:
             progress.stop()
-            print(
-                f"interrupted; run the same command to resume ({part_path(target)})",
-                file=sys.stderr,
-            )
+            echo(f"interrupted; run the same command to resume ({part_path(target)})", err=True)
             raise typer.Exit(130) from None
-    print(f"downloaded {spec.id} to {target}", file=sys.stderr)
+    echo(f"downloaded {spec.id} to {target}", err=True)
 
 
 def _stderr_console() -> Any:
@@ -238,7 +234,7 @@ def add(
             "chat_format": chat_format,
         },
     )
-    print(f'added {new_id} ({file}); use it with: chattui ask -m {new_id} "..."', file=sys.stderr)
+    echo(f'added {new_id} ({file}); use it with: chattui ask -m {new_id} "..."', err=True)
 
 
 @models_app.command()
@@ -258,7 +254,7 @@ def rm(
     if spec.path:
         if not remove_model_entry(paths.user_catalog, spec.id):
             raise UsageError(f"'{spec.id}' is not in {paths.user_catalog}")
-        print(f"unregistered {spec.id}; the file stays at {spec.path}", file=sys.stderr)
+        echo(f"unregistered {spec.id}; the file stays at {spec.path}", err=True)
         return
     if spec.package:
         raise UsageError(
@@ -278,7 +274,7 @@ def rm(
             raise typer.Exit(1)
     for leftover in leftovers:
         leftover.unlink()
-    print(f"deleted {spec.id}", file=sys.stderr)
+    echo(f"deleted {spec.id}", err=True)
 
 
 @models_app.command()
@@ -290,4 +286,4 @@ def default(model: ModelArgument) -> None:
     paths = resolve_paths()
     load_config(paths.config_file)  # refuse to touch a broken file
     set_config_value(paths.config_file, "model", resolved.spec.id)
-    print(f"default model: {resolved.spec.id}", file=sys.stderr)
+    echo(f"default model: {resolved.spec.id}", err=True)

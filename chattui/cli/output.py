@@ -219,6 +219,18 @@ def describe_stats(stats: TurnStats, load_seconds: float) -> str:
     return ", ".join(parts)
 
 
+def echo(text: str = "", *, err: bool = False, end: str = "\n") -> None:
+    """Print for the user: control characters made visible on a terminal, exact elsewhere.
+
+    Every line chattui prints goes through here (or through a writer above), so no text from a
+    model, a file or a setting can move the cursor or retitle the terminal.
+    """
+    stream = sys.stderr if err else sys.stdout
+    shown = text + end
+    stream.write(printable(shown) if stream.isatty() else shown)
+    stream.flush()
+
+
 def print_json(value: object) -> None:
     """Print a JSON document (C1 controls escaped, safe on a terminal)."""
     print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))

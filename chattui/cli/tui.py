@@ -7,8 +7,11 @@ from chattui.config import load_config
 from chattui.paths import resolve_paths
 
 
-def run_tui(*, model: str | None, continue_latest: bool) -> None:
+def run_tui(*, model: str | None, continue_latest: bool) -> int | None:
     """Open the chat app.
+
+    Returns:
+        None, or the exit code for the signal (SIGTERM, SIGHUP) that closed it.
 
     Raises:
         ChattuiError: The config, catalog or database cannot be used (before the screen opens).
@@ -22,12 +25,14 @@ def run_tui(*, model: str | None, continue_latest: bool) -> None:
     config = load_config(paths.config_file)
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
     store = ConversationStore(paths.database) if config.save_history else None
+    app = ChatApp(
+        Services(config, catalog, paths, store, open_engine),
+        model=model,
+        continue_latest=continue_latest,
+    )
     try:
-        ChatApp(
-            Services(config, catalog, paths, store, open_engine),
-            model=model,
-            continue_latest=continue_latest,
-        ).run()
+        app.run()
     finally:
         if store is not None:
             store.close()
+    return None if app.terminated_by is None else 128 + app.terminated_by

@@ -154,6 +154,11 @@ class Reply:
         self._stats = stats
 
     @property
+    def stats_or_none(self) -> TurnStats | None:
+        """The turn's figures, or None if it has not ended (or failed before reporting)."""
+        return self._stats
+
+    @property
     def stats(self) -> TurnStats:
         """The turn's figures.
 

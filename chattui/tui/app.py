@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -14,6 +17,11 @@ from textual.screen import Screen
 from chattui.errors import ChattuiError
 from chattui.tui.screens.chat import ChatScreen
 from chattui.tui.services import Services
+
+TERMINATING = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Signals that quit the app the way Ctrl+Q does."""
 
 
 class ChatApp(App[None]):
@@ -37,6 +45,8 @@ class ChatApp(App[None]):
         self.services = services
         self.start_model = model
         self.continue_latest = continue_latest
+        self.terminated_by: int | None = None
+        """The signal (SIGTERM, SIGHUP) that ended the app, if one did."""
         if services.config.theme and services.config.theme in self.available_themes:
             self.theme = services.config.theme
 
@@ -55,9 +65,18 @@ class ChatApp(App[None]):
                 )
 
     def on_mount(self) -> None:
-        """Show the chat and follow theme changes."""
+        """Show the chat, follow theme changes, and quit cleanly on SIGTERM and SIGHUP."""
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        loop = asyncio.get_running_loop()
+        for signum in TERMINATING:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
+                loop.add_signal_handler(signum, self._terminate, signum)
         self.push_screen(ChatScreen(self.services, self.start_model, self.continue_latest))
+
+    def _terminate(self, signum: int) -> None:
+        """Quit as Ctrl+Q does: the reply stops and is kept, the terminal is restored."""
+        self.terminated_by = signum
+        self.exit()
 
     def _remember_theme(self, theme: object) -> None:
         name = getattr(theme, "name", None)
@@ -69,10 +88,8 @@ class ChatApp(App[None]):
             self.notify(str(error), severity="error")
 
     def on_unmount(self) -> None:
-        """Free the model."""
-        screen = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
-        if screen is not None:
-            if screen.turn is not None:
-                screen.turn.stop()
-            if screen.engine is not None:
-                screen.engine.close()
+        """Give the signals back (the chat screen has already stopped the reply)."""
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop = asyncio.get_running_loop()
+            for signum in TERMINATING:
+                loop.remove_signal_handler(signum)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import select
 import shutil
 import signal
@@ -192,23 +194,6 @@ def test_stats_on_stderr() -> None:
     assert result.code == 0 and "tok/s" in result.stderr and "evaluated" in result.stderr
 
 
-def test_ctrl_c_exits_130_with_partial_answer() -> None:
-    process = subprocess.Popen(
-        chattui_cmd("ask", "Write a very long story about a dragon.", *ENDLESS, "2000"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    first = process.stdout.read(20)  # the answer has started streaming
-    assert first
-    process.send_signal(signal.SIGINT)
-    rest, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert b"Traceback" not in err
-    assert (first + rest).endswith(b"\n") and len(first + rest) > 20
-
-
 def test_broken_pipe_is_quiet() -> None:
     ask = " ".join([*chattui_cmd(), "ask", "'Count from one to two hundred.'", *ENDLESS, "300"])
     shell = ask + ' | head -c 5; echo " ${PIPESTATUS[0]}"'
@@ -279,3 +264,74 @@ def wait_until_reading(pipe: int) -> None:
 def test_unknown_option_is_usage_error() -> None:
     result = run("ask", "--frobnicate", "hi")
     assert result.code == 2 and "No such option" in result.stderr
+
+
+def test_prompt_too_long_on_a_terminal_restores_the_cursor_and_saves_nothing(
+    chattui_home: Path,
+) -> None:
+    result = run_on_tty("ask", "--ctx", "256", "word " * 600)
+    assert result.code == 1 and "tokens but the context holds 256" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "\x1b[?25l" not in result.stdout  # the cursor was never hidden, so none is lost
+    database = chattui_home / "data" / "chattui.db"
+    assert not database.exists() or ConversationStore(database).recent() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_or_termination_keeps_the_partial_answer(chattui_home: Path, signum: int) -> None:
+    process = subprocess.Popen(
+        chattui_cmd("ask", "Write a long story.", *ENDLESS, "4000"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    first = os.read(process.stdout.fileno(), 20)  # streaming (unbuffered: communicate reads on)
+    process.send_signal(signum)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum and b"Traceback" not in err, err
+    store = ConversationStore(chattui_home / "data" / "chattui.db")
+    reply = store.get(store.recent()[0].id).messages[1]
+    assert reply.info is not None and reply.info.finish_reason == "stopped"
+    assert (first + rest).decode() == reply.content + "\n"  # all that was shown was saved
+
+
+def test_sigterm_on_a_terminal_restores_the_cursor() -> None:
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        chattui_cmd("ask", "Write a long story.", *ENDLESS, "4000"),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"},
+    )
+    os.close(slave)
+    shown = b""
+    while b"\x1b[?25l" not in shown:  # the live view is up: the reply streams
+        assert select.select([master], [], [], 60)[0], "no reply on the terminal"
+        shown += os.read(master, 65536)
+    process.send_signal(signal.SIGTERM)
+    with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+        while chunk := os.read(master, 65536):
+            shown += chunk
+    os.close(master)
+    assert process.wait(timeout=60) == 143
+    assert shown.rfind(b"\x1b[?25h") > shown.rfind(b"\x1b[?25l")
+
+
+def test_history_export_on_a_terminal_is_neutralised(scripted_models: Path) -> None:
+    cid = json.loads(run("ask", "-m", "hostile", "go", "--json").stdout)["conversation_id"]
+    shown = run_on_tty("history", "export", cid)
+    assert shown.code == 0 and "\x1b[31m" not in shown.stdout and "␛[31m" in shown.stdout
+    exact = run("history", "export", cid)
+    assert HOSTILE_REPLY in exact.stdout  # a pipe or a file gets the exact text
+
+
+def test_verbose_shows_the_cause(chattui_home: Path, scripted_models: Path) -> None:
+    database = chattui_home / "data" / "chattui.db"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"garbage" * 1000)
+    plain = run("ask", "-m", "echo", "hi")
+    assert plain.code == 1 and plain.stderr.count("\n") == 1
+    verbose = run("ask", "-m", "echo", "hi", "--verbose")
+    assert verbose.code == 1 and "caused by sqlite3.DatabaseError" in verbose.stderr

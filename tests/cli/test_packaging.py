@@ -33,4 +33,4 @@ def test_wheel_ships_catalog_and_console_script(tmp_path: Path) -> None:
         assert "chattui/models.toml" in names
         assert archive.read("chattui/models.toml") == (ROOT / "models.toml").read_bytes()
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-        assert "chattui = chattui.cli:main" in archive.read(entry_points).decode()
+        assert "chattui = chattui.__main__:run" in archive.read(entry_points).decode()

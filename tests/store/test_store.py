@@ -212,3 +212,72 @@ def test_two_writers_at_once(tmp_path: Path) -> None:
     assert errors == []
     store = ConversationStore(path)
     assert sorted(s.message_count for s in store.recent()) == [100, 100]
+
+
+def sqlite_beside(store: ConversationStore, script: str) -> None:
+    """Change the database from another connection, as another program could."""
+    with sqlite3.connect(store.path) as other:
+        other.executescript(script)
+
+
+def test_a_failed_commit_is_one_line_and_leaves_the_store_usable(store: ConversationStore) -> None:
+    cid = store.create(title="t", model_id=None, system_prompt=None)
+    # A deferred foreign key is only checked at COMMIT: a message saying "trap" makes it fail.
+    sqlite_beside(
+        store,
+        """
+        CREATE TABLE trap (x TEXT REFERENCES conversations (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TRIGGER trap_ai AFTER INSERT ON messages WHEN new.content = 'trap'
+        BEGIN INSERT INTO trap VALUES ('no such conversation'); END;
+        """,
+    )
+    with pytest.raises(StoreError) as caught:
+        store.add_message(cid, Message(Role.USER, "trap"))
+    assert str(store.path) in str(caught.value) and "\n" not in str(caught.value)
+    assert "FOREIGN KEY" in str(caught.value)
+    assert isinstance(caught.value.__cause__, sqlite3.Error)  # kept for --verbose
+    store.add_message(cid, Message(Role.USER, "fine"))  # the connection still works
+    assert [m.content for m in store.get(cid).messages] == ["fine"]
+
+
+def test_an_error_after_sqlite_rolled_back_keeps_the_first_error(store: ConversationStore) -> None:
+    cid = store.create(title="t", model_id=None, system_prompt=None)
+    sqlite_beside(
+        store,
+        """
+        CREATE TRIGGER undo AFTER INSERT ON messages WHEN new.content = 'undo'
+        BEGIN SELECT RAISE(ROLLBACK, 'rolled back by the database'); END;
+        """,
+    )
+    with pytest.raises(StoreError, match="rolled back by the database"):
+        store.add_message(cid, Message(Role.USER, "undo"))
+    store.add_message(cid, Message(Role.USER, "after"))
+    assert [m.content for m in store.get(cid).messages] == ["after"]
+
+
+def test_reads_fail_as_store_errors(store: ConversationStore) -> None:
+    store.create(title="t", model_id=None, system_prompt=None)
+    sqlite_beside(store, "DROP TABLE messages_fts;")  # damaged by another program
+    with pytest.raises(StoreError, match=r"cannot read the conversation database .*messages_fts"):
+        store.search("anything")
+
+
+def test_a_database_locked_too_long_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "chattui.db"
+    ConversationStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing, and not finishing
+    try:
+        store = ConversationStore(path, busy_timeout=0.2)
+        with pytest.raises(StoreError) as caught:
+            store.create(title="t", model_id=None, system_prompt=None)
+        message = str(caught.value)
+        assert str(path) in message and "locked for over 0.2 s" in message and "\n" not in message
+        assert store.recent() == []  # reading still works while another process writes
+        holder.execute("INSERT INTO conversations (id, title, created_at, updated_at)"
+                       " VALUES ('x', 'x', 'now', 'now')")  # fmt: skip
+        holder.execute("COMMIT")
+        store.create(title="t", model_id=None, system_prompt=None)  # once it is done, it works
+    finally:
+        holder.close()
+    assert len(ConversationStore(path).recent()) == 2

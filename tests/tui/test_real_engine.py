@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
 import select
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from chattui.config import Config
 from chattui.sampling import Sampling
 from chattui.store import ConversationStore
 from chattui.tui.screens.settings import SettingsScreen
+from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.transcript import Transcript
 from tests.tui.conftest import AppFactory
 from tests.tui.test_app import finished, ready, send, send_and_stop, stored, until
@@ -132,3 +135,46 @@ def test_chattui_opens_the_tui_on_a_terminal(chattui_home: Path) -> None:
     store = ConversationStore(chattui_home / "data" / "chattui.db")
     (summary,) = store.recent()
     assert summary.title == "Say hi." and summary.message_count == 2
+
+
+async def test_sigterm_mid_reply_stops_saves_and_frees_the_model(app_factory: AppFactory) -> None:
+    endless = Sampling(temperature=0.0, max_tokens=4000, ignore_eos=True)
+    app = app_factory(real=True, config=Config(sampling=endless))
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        engine = chat.engine
+        chat.query_one(PromptInput).load_text("Write a long story.")
+        await pilot.press("enter")
+        await until(pilot, lambda: chat.turn is not None and chat.turn.text, "the reply")
+        os.kill(os.getpid(), signal.SIGTERM)  # the app's handler, not the default, gets it
+        await until(pilot, lambda: app._exit, "the app to quit")
+    assert app.terminated_by == signal.SIGTERM
+    reply = stored(app)[1]
+    assert reply.info is not None and reply.info.finish_reason == "stopped" and reply.content
+    assert chat.engine is None and getattr(engine, "_llm", True) is None  # freed
+
+
+def test_sigterm_restores_the_terminal(chattui_home: Path) -> None:
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chattui"], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready" not in screen:
+            assert time.monotonic() < deadline, "the app never showed 'ready'"
+            if select.select([master], [], [], 0.5)[0]:
+                screen += os.read(master, 65536)
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(OSError):  # EIO once the app has closed the terminal
+            while select.select([master], [], [], 30)[0] and (chunk := os.read(master, 65536)):
+                screen += chunk
+        assert process.wait(timeout=30) == 143
+    finally:
+        process.kill()
+        os.close(master)
+    assert screen.rfind(b"\x1b[?1049l") > screen.rfind(b"\x1b[?1049h") >= 0  # main screen back
+    assert screen.rfind(b"\x1b[?25h") > screen.rfind(b"\x1b[?25l")  # cursor shown

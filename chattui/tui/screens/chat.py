@@ -46,6 +46,8 @@ from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessag
 HELP = """Enter sends · Ctrl+J new line · Up recalls · Esc stops · Ctrl+T continues · Ctrl+R redoes
 Ctrl+G edits your last message · F3 copies the reply, F4 its code · F2 renames, F8 deletes
 /new  /model NAME  /system TEXT  /temp VALUE  /clear  /export [FILE]  /help"""
+QUIT_WAIT = 5.0
+"""Seconds quitting waits for a stopped reply to be saved before leaving anyway."""
 NARROW = 80
 """Terminals narrower than this start with the sidebar hidden."""
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
@@ -106,6 +108,9 @@ class ChatScreen(Screen[None]):
         self._pacer = Pacer()
         self._appending = asyncio.Lock()
         self._waiting_engine: tuple[ResolvedModel, Engine] | None = None
+        self._generating = threading.Event()
+        """Clear while a generation worker runs (the engine is in use)."""
+        self._generating.set()
 
     def compose(self) -> ComposeResult:
         """Sidebar beside the chat column."""
@@ -132,6 +137,17 @@ class ChatScreen(Screen[None]):
             self._no_model(str(error))
             return
         self.load(model)
+
+    async def on_unmount(self) -> None:
+        """On quit: stop the reply (it is saved, marked stopped), then free the model."""
+        if self.turn is not None:
+            self.turn.stop()
+        deadline = time.monotonic() + QUIT_WAIT
+        while not self._generating.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)  # a stop lands within a token or a prompt batch
+        if self.engine is not None and self._generating.is_set():
+            self.engine.close()
+        self.engine = None
 
     # Model -------------------------------------------------------------------------------
 
@@ -257,6 +273,13 @@ class ChatScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="reply")
     def _generate(self, start: Callable[[], ChatTurn]) -> None:
+        self._generating.clear()
+        try:
+            self._generate_turn(start)
+        finally:
+            self._generating.set()
+
+    def _generate_turn(self, start: Callable[[], ChatTurn]) -> None:
         try:
             turn = start()
             self.turn = turn

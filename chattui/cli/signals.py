@@ -1,0 +1,66 @@
+"""SIGTERM and SIGHUP handled as Ctrl+C is: the reply stops, what was written is kept.
+
+A closed terminal (SIGHUP) or ``kill`` (SIGTERM) would otherwise end the process at once, leaving
+the cursor hidden and the reply saved as still in progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+HANDLED = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
+"""The signals turned into ``Terminated``."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to end by a signal; caught wherever Ctrl+C is."""
+
+    def __init__(self, signum: int) -> None:
+        """Record which signal arrived."""
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def install() -> None:
+    """Raise ``Terminated`` in the main thread on SIGTERM and SIGHUP."""
+    for signum in HANDLED:
+        signal.signal(signum, _raise)
+
+
+@contextlib.contextmanager
+def stopping(stop: Callable[[], None]) -> Iterator[list[int]]:
+    """While a reply streams, Ctrl+C and the termination signals call ``stop`` instead.
+
+    The reply then ends after its current token, so everything generated is both shown and
+    saved; a second signal gives up waiting (``KeyboardInterrupt``).
+
+    Yields:
+        The signals received, in order (empty if none came).
+    """
+    received: list[int] = []
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if received:
+            raise Terminated(signum) if signum != signal.SIGINT else KeyboardInterrupt
+        received.append(signum)
+        stop()
+
+    watched = (signal.SIGINT, *HANDLED)
+    previous = {signum: signal.signal(signum, handle) for signum in watched}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def exit_code(interrupt: KeyboardInterrupt) -> int:
+    """The shell's code for a process ended by this signal: 128 + its number (130 for Ctrl+C)."""
+    return 128 + (interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT)
