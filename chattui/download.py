@@ -2,23 +2,32 @@
 
 Bytes go to ``NAME.part`` beside the target; only a verified file is renamed to ``NAME``. An
 interrupted download (Ctrl+C, dropped connection, crash) leaves the ``.part`` file, and the next
-attempt resumes it. Transient network errors are retried a few times.
+attempt resumes it. Network errors (refused or reset connections, timeouts, TLS failures, 429 and
+5xx answers) are retried a few times, each attempt resuming where the last one stopped.
+
+The file is checked against the catalog's sha256 and size when it pins them, else against the
+digest the server publishes for it (Hugging Face sends ``X-Linked-Etag`` and ``X-Linked-Size`` on
+the redirect to its CDN), and the result says which.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import re
 import shutil
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
+from typing import IO
 
 from chattui.errors import ChattuiError
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 20
 RETRIES = 3
 TIMEOUT = 30.0
@@ -30,6 +39,52 @@ class DownloadError(ChattuiError):
 
 class _Transient(Exception):
     """A network failure worth retrying."""
+
+
+@dataclass(frozen=True, slots=True)
+class Downloaded:
+    """A finished download and what it was verified against."""
+
+    path: Path
+    """The file."""
+    verified: str
+    """What was checked, in words: "size and sha256 pinned in the catalog", ..."""
+
+
+@dataclass
+class _ServerDigest:
+    """The sha256 and size a server published for the file (on any response of the chain)."""
+
+    sha256: str | None = None
+    size: int | None = None
+
+    def read(self, headers: Message) -> None:
+        etag = (headers.get("X-Linked-Etag") or "").removeprefix("W/").strip('"').lower()
+        if _SHA256.fullmatch(etag):
+            self.sha256 = etag
+        size = headers.get("X-Linked-Size") or ""
+        if size.isdigit():
+            self.size = int(size)
+
+
+class _Recorder(urllib.request.HTTPRedirectHandler):
+    """Follows redirects as usual, noting the digest headers of each one."""
+
+    def __init__(self, digest: _ServerDigest) -> None:
+        super().__init__()
+        self.digest = digest
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        self.digest.read(headers)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +124,7 @@ def download(
     on_progress: Callable[[Progress], None] = lambda progress: None,
     retries: int = RETRIES,
     backoff: float = 0.5,
-) -> Path:
+) -> Downloaded:
     """Download ``url`` to ``target``, resuming a previous partial download.
 
     Args:
@@ -82,11 +137,12 @@ def download(
         backoff: Seconds before the first retry (doubling after each).
 
     Returns:
-        ``target``.
+        ``target`` and what it was verified against.
 
     Raises:
-        DownloadError: 404 and other HTTP errors, refused connections after retries, a server
-            that ignores Range when resuming, not enough disk space, or a size/checksum mismatch.
+        DownloadError: 404 and other HTTP errors, network errors after retries, a server that
+            ignores Range when resuming, not enough disk space, a folder that cannot be written,
+            or a size/checksum mismatch (with the catalog's values or the server's).
     """
     if not url.lower().startswith(("https://", "http://")):
         raise DownloadError(f"cannot download {url}: only http and https URLs are supported")
@@ -108,37 +164,53 @@ def _download(
     on_progress: Callable[[Progress], None],
     retries: int,
     backoff: float,
-) -> Path:
+) -> Downloaded:
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = _sha256_of(part) if part.exists() else hashlib.sha256()
+    server = _ServerDigest()
     attempt = 0
     while True:
         try:
-            total = _fetch(url, part, digest, size, on_progress)
+            total = _fetch(url, part, digest, size, on_progress, server)
             break
         except _Transient as error:
             attempt += 1
             if attempt > retries:
                 raise DownloadError(
-                    f"download of {url} failed after {retries + 1} attempts ({error}); run the "
-                    "same command again to resume"
+                    f"download of {url} failed after {retries + 1} attempts (network error: "
+                    f"{error}); run the same command again to resume"
                 ) from None
             time.sleep(backoff * 2 ** (attempt - 1))
+    source = "pinned in the catalog" if sha256 else "published by the server"
+    expected_sha = sha256 or server.sha256
+    expected_size = size if size is not None else server.size
     have = part.stat().st_size
-    if (size is not None and have != size) or (total is not None and have != total):
+    if (expected_size is not None and have != expected_size) or (
+        total is not None and have != total
+    ):
         raise DownloadError(
-            f"downloaded {have:,} bytes of {url} but expected {size or total:,}; "
+            f"downloaded {have:,} bytes of {url} but expected {expected_size or total:,}; "
             f"the partial file is kept at {part}"
         )
-    if sha256 is not None and digest.hexdigest() != sha256.lower():
+    if expected_sha is not None and digest.hexdigest() != expected_sha.lower():
         bad = part.with_name(part.name + ".corrupt")
         part.replace(bad)
         raise DownloadError(
-            f"checksum mismatch for {url}: got {digest.hexdigest()}, expected {sha256}; the file "
-            f"was moved to {bad}, run the command again to download it afresh"
+            f"checksum mismatch for {url}: got {digest.hexdigest()}, expected {expected_sha} "
+            f"({source}); the file was moved to {bad}, run the command again to download it "
+            "afresh"
         )
     part.replace(target)
-    return target
+    if expected_sha is not None:
+        checked = f"size {have:,} bytes and sha256 {expected_sha.lower()} {source}"
+    elif expected_size is not None:
+        checked = f"size {have:,} bytes {'pinned in the catalog' if size else source}; no sha256"
+    else:
+        checked = (
+            "only that the transfer was complete: neither the catalog nor the server gives a "
+            "sha256 or size for this file"
+        )
+    return Downloaded(target, checked)
 
 
 def _fetch(
@@ -147,6 +219,7 @@ def _fetch(
     digest: hashlib._Hash,
     size: int | None,
     on_progress: Callable[[Progress], None],
+    server: _ServerDigest,
 ) -> int | None:
     """One attempt: append to ``part`` from where it ends. Returns the total size if known."""
     have = part.stat().st_size if part.exists() else 0
@@ -155,22 +228,19 @@ def _fetch(
     request = urllib.request.Request(url, headers={"User-Agent": "chattui"})  # noqa: S310 - http(s) only
     if have:
         request.add_header("Range", f"bytes={have}-")
+    opener = urllib.request.build_opener(_Recorder(server))
     try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310 - catalog URL
+        response = opener.open(request, timeout=TIMEOUT)
     except urllib.error.HTTPError as error:
         if error.code == 416 and size is None:  # nothing left to fetch
             return have
         if error.code >= 500 or error.code == 429:
             raise _Transient(f"HTTP {error.code}") from None
         raise DownloadError(f"cannot download {url}: HTTP {error.code} {error.reason}") from None
-    except (
-        urllib.error.URLError,
-        TimeoutError,
-        ConnectionError,
-        http.client.HTTPException,
-    ) as error:
+    except (OSError, http.client.HTTPException) as error:  # URLError, TLS, resets, timeouts
         reason = getattr(error, "reason", error)
-        raise _Transient(str(reason)) from None
+        raise _Transient(str(reason) or type(error).__name__) from None
+    server.read(response.headers)
     with response:
         if have and response.status != 206:
             raise DownloadError(
@@ -181,20 +251,18 @@ def _fetch(
         total = have + int(length) if length and length.isdigit() else size
         _check_space(part, (size or total or 0) - have)
         on_progress(Progress(have, total))
-        try:
-            with part.open("ab") as handle:
-                while block := response.read(CHUNK):
-                    handle.write(block)
-                    digest.update(block)
-                    have += len(block)
-                    on_progress(Progress(have, total))
-        except (
-            TimeoutError,
-            ConnectionError,
-            http.client.HTTPException,
-            urllib.error.URLError,
-        ) as error:
-            raise _Transient(str(error) or type(error).__name__) from None
+        with part.open("ab") as handle:  # an OSError here is the disk's: not retried
+            while True:
+                try:
+                    block = response.read(CHUNK)
+                except (OSError, http.client.HTTPException) as error:  # TLS, resets, timeouts
+                    raise _Transient(str(error) or type(error).__name__) from None
+                if not block:
+                    break
+                handle.write(block)
+                digest.update(block)
+                have += len(block)
+                on_progress(Progress(have, total))
     if total is not None and have < total:
         raise _Transient(f"connection closed after {have:,} of {total:,} bytes")
     return total

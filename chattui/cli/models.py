@@ -64,25 +64,28 @@ def _row(catalog: Catalog, spec: ModelSpec) -> dict[str, Any]:
         "path": str(where) if where else None,
         "license": spec.license,
         "url": spec.url,
+        "sha256": spec.sha256,
+        "pinned": spec.sha256 is not None,
     }
 
 
 @models_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the catalog: id, name, size, installed or not, where the file is, license."""
+    """List the catalog: id, name, size, installed or not, sha256 pinned or not, path, license."""
     catalog = _catalog()
     rows = [_row(catalog, spec) for spec in catalog]
     if as_json:
         print_json(rows)
         return
     table(
-        ["id", "name", "size", "installed", "path", "license"],
+        ["id", "name", "size", "installed", "sha256", "path", "license"],
         [
             [
                 r["id"],
                 r["name"],
                 _size(r["size"]),
                 "yes" if r["installed"] else "no",
+                "pinned" if r["pinned"] else "-",
                 r["path"] or "",
                 r["license"],
             ]
@@ -180,12 +183,12 @@ def pull(model: ModelArgument) -> None:
             progress.update(task, completed=state.done, total=state.total)
 
         try:
-            download(spec.url, target, size=spec.size, sha256=spec.sha256, on_progress=show)
+            done = download(spec.url, target, size=spec.size, sha256=spec.sha256, on_progress=show)
         except KeyboardInterrupt:
             progress.stop()
             echo(f"interrupted; run the same command to resume ({part_path(target)})", err=True)
             raise typer.Exit(130) from None
-    echo(f"downloaded {spec.id} to {target}", err=True)
+    echo(f"downloaded {spec.id} to {target}; verified {done.verified}", err=True)
 
 
 def _stderr_console() -> Any:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -17,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import trustme
 
 from chattui.cli.history import complete_conversation
 from chattui.cli.models import complete_model
@@ -46,10 +48,16 @@ class Server:
     delay: float = 0.0
     """Seconds between 64 KB chunks."""
     requests: list[str | None] = field(default_factory=list)
+    linked: tuple[str, int] | None = None
+    """The sha256 and size /resolve/tiny.gguf announces on its redirect, as Hugging Face does."""
+    garble_after: int | None = None
+    """Send this many bytes, then bytes no TLS stack accepts, once (HTTPS only)."""
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
+@pytest.fixture(params=["http"])
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Server]:
     state = Server(tiny_gguf())
 
     class Handler(BaseHTTPRequestHandler):
@@ -57,6 +65,14 @@ def server() -> Iterator[Server]:
             pass
 
         def do_GET(self) -> None:
+            if self.path == "/resolve/tiny.gguf" and state.linked is not None:
+                self.send_response(302)
+                self.send_header("Location", "/tiny.gguf")
+                self.send_header("X-Linked-Etag", f'"{state.linked[0]}"')
+                self.send_header("X-Linked-Size", str(state.linked[1]))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if self.path != "/tiny.gguf":
                 self.send_error(404)
                 return
@@ -77,6 +93,14 @@ def server() -> Iterator[Server]:
             limit = len(body)
             if state.drop_after is not None:
                 limit, state.drop_after = state.drop_after, None
+            if state.garble_after is not None:
+                self.wfile.write(body[: state.garble_after])
+                state.garble_after = None
+                # A forged TLS record on the raw socket: the client's TLS layer fails mid-body.
+                with socket.socket(fileno=os.dup(self.connection.fileno())) as raw:
+                    raw.sendall(b"\x17\x03\x03\x00\x20" + os.urandom(32))
+                self.close_connection = True
+                return
             sent = 0
             try:
                 while sent < limit:
@@ -91,7 +115,16 @@ def server() -> Iterator[Server]:
                 self.close_connection = True
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/tiny.gguf"
+    scheme = "http"
+    if request.param == "https":
+        ca = trustme.CA()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # the child trusts it
+        scheme = "https"
+    state.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}/tiny.gguf"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield state
@@ -154,6 +187,49 @@ def test_checksum_mismatch(chattui_home: Path, server: Server) -> None:
     assert not target.exists() and not target.with_name("tiny.gguf.part").exists()
 
 
+def test_verified_against_the_servers_digest_when_the_catalog_has_none(
+    chattui_home: Path, server: Server
+) -> None:
+    resolve = server.url.replace("/tiny.gguf", "/resolve/tiny.gguf")
+    target = catalog_entry(chattui_home, resolve, server.payload, sha256=None, size=None)
+    server.linked = (hashlib.sha256(server.payload).hexdigest(), len(server.payload))
+    result = run("models", "pull", "tiny")
+    assert result.code == 0, result.stderr
+    assert f"sha256 {server.linked[0]} published by the server" in result.stderr
+    assert target.read_bytes() == server.payload
+    listed = json.loads(run("models", "list", "--json").stdout)
+    assert not next(r for r in listed if r["id"] == "tiny")["pinned"]
+
+    target.unlink()
+    server.linked = ("1" * 64, len(server.payload))  # the server's digest disagrees
+    result = run("models", "pull", "tiny")
+    assert result.code == 1 and "checksum mismatch" in result.stderr
+    assert "published by the server" in result.stderr and not target.exists()
+
+
+def test_pinned_catalog_digest_is_named(chattui_home: Path, server: Server) -> None:
+    catalog_entry(chattui_home, server.url, server.payload)
+    result = run("models", "pull", "tiny")
+    assert result.code == 0 and "pinned in the catalog" in result.stderr
+
+
+def test_nothing_to_verify_is_said(chattui_home: Path, server: Server) -> None:
+    catalog_entry(chattui_home, server.url, server.payload, sha256=None, size=None)
+    result = run("models", "pull", "tiny")
+    assert result.code == 0 and "neither the catalog nor the server gives a sha256" in result.stderr
+
+
+@pytest.mark.parametrize("server", ["https"], indirect=True)
+def test_tls_error_midway_is_retried_and_resumed(chattui_home: Path, server: Server) -> None:
+    target = catalog_entry(chattui_home, server.url, server.payload)
+    server.garble_after = 1_048_576
+    result = run("models", "pull", "tiny")
+    assert result.code == 0, result.stderr
+    assert server.requests[0] is None and server.requests[1] is not None
+    assert server.requests[1].startswith("bytes=")  # resumed, not restarted
+    assert target.read_bytes() == server.payload
+
+
 def test_404(chattui_home: Path, server: Server) -> None:
     catalog_entry(chattui_home, server.url.replace("tiny", "gone"), server.payload)
     result = run("models", "pull", "tiny")
@@ -177,7 +253,7 @@ def test_refused_connection(chattui_home: Path) -> None:
         port = probe.getsockname()[1]
     catalog_entry(chattui_home, f"http://127.0.0.1:{port}/tiny.gguf", b"x")
     result = run("models", "pull", "tiny")
-    assert result.code == 1 and "failed after 4 attempts" in result.stderr
+    assert result.code == 1 and "failed after 4 attempts (network error" in result.stderr
     assert result.stderr.count("\n") == 1
 
 

