@@ -13,8 +13,9 @@ from typing import Any
 
 from bench.common import decode, demo_model
 from chattui.conversation import Message, Role
+from chattui.cpu import usable_cores
 from chattui.engine.base import EngineSettings
-from chattui.engine.llama import LlamaEngine, usable_cores
+from chattui.engine.llama import LlamaEngine
 from chattui.sampling import GenerationOptions
 
 PROMPT = [Message(Role.USER, "Write a long, detailed story about a lighthouse keeper.")]

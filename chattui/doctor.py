@@ -11,6 +11,7 @@ from typing import Any
 from chattui import __version__
 from chattui.catalog import Catalog
 from chattui.config import load_config
+from chattui.cpu import cpu_budget
 from chattui.errors import ChattuiError
 from chattui.paths import Paths
 
@@ -27,14 +28,14 @@ class Check:
 
 def _build_checks() -> list[Check]:
     try:
-        from chattui.engine.llama import build_info, usable_cores
+        from chattui.engine.llama import build_info
     except ImportError as error:
         return [Check("llama-cpp-python", "missing", f"{error}; pip install llama-cpp-python")]
     info = build_info()
     checks = [
         Check("llama-cpp-python", info["llama_cpp_python"]),
         Check("llama.cpp build", info["system_info"]),
-        Check("threads", str(usable_cores())),
+        Check("threads", cpu_budget().describe()),
     ]
     features: dict[str, bool] = info["features"]
     if platform.machine().lower() in ("x86_64", "amd64") and not features.get("AVX2", False):

@@ -13,7 +13,6 @@ import ctypes
 import gc
 import io
 import math
-import os
 import random
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from chattui.catalog import KNOWN_CHAT_FORMATS, ModelSpec
 from chattui.conversation import Message, Role
+from chattui.cpu import usable_cores
 from chattui.engine.base import (
     EngineSettings,
     FinishReason,
@@ -43,14 +43,6 @@ PENALTY_LAST_N = 64
 
 _log_callback: Any = None
 """The ctypes log callback installed in llama.cpp; kept referenced so it is never collected."""
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (respects affinity masks and container limits)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS has no sched_getaffinity
-        return max(1, os.cpu_count() or 1)
 
 
 def route_llama_logs(verbose: bool) -> None:
