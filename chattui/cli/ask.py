@@ -167,9 +167,9 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             conversation=conversation,
         )
         turn = session.send(prompt)  # a prompt too long for the context stops here, unsaved
-        writer = choose_writer(request, engine.model_id, engine.load_seconds)
-        pieces = iter(turn)
         with signals.stopping(turn.stop) as received:  # Ctrl+C, SIGTERM, SIGHUP
+            writer = choose_writer(request, engine.model_id, engine.load_seconds)
+            pieces = iter(turn)
             try:
                 for piece in pieces:
                     writer.write(piece)

@@ -149,10 +149,11 @@ def test_sigkill_mid_reply_loses_at_most_a_second(
         partial = saved_reply(database(chattui_home))
         if partial:
             saves.add(len(partial.encode()))
+    killed_at = time.monotonic()
     process.kill()
     rest, _ = process.communicate(timeout=30)
-    if rest:
-        arrivals.append((time.monotonic(), len(shown) + len(rest)))
+    if rest:  # written before the kill, read after it
+        arrivals.append((killed_at, len(shown) + len(rest)))
     shown += rest  # everything the user saw before the kill
     db = sqlite3.connect(database(chattui_home))
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
