@@ -430,9 +430,9 @@ def _insert_conversation(
 
 
 def _is_locked(error: sqlite3.Error) -> bool:
-    """Whether SQLite gave up waiting for another connection's lock."""
-    code = getattr(error, "sqlite_errorcode", None)
-    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(error)
+    """Whether SQLite gave up waiting for another connection's lock (extended codes too)."""
+    primary = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    return primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _private_file(path: Path) -> None:

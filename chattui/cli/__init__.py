@@ -249,7 +249,7 @@ def _ask(request: AskRequest) -> None:
     try:
         code = run_ask(request, sys.stdin)
     except KeyboardInterrupt as interrupt:  # before the reply streams: loading, reading stdin
-        code = signals.exit_code(interrupt)
+        code = signals.interrupt_code(interrupt)
     except BrokenPipeError:
         # Stop as Unix tools do (the reply is saved, marked stopped); Click would say exit 1.
         _quiet_stdout()

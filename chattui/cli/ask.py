@@ -178,7 +178,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 if isinstance(writer, JsonWriter) and session.cid is not None:
                     writer.extra["conversation_id"] = session.cid
                 writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
-        code = 128 + received[0] if received else 0
+        code = signals.exit_code(received[0]) if received else 0
         stats = turn.stats
         if request.stats:
             line = describe_stats(stats, engine.load_seconds)

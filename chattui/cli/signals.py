@@ -61,6 +61,11 @@ def stopping(stop: Callable[[], None]) -> Iterator[list[int]]:
             signal.signal(signum, handler)
 
 
-def exit_code(interrupt: KeyboardInterrupt) -> int:
-    """The shell's code for a process ended by this signal: 128 + its number (130 for Ctrl+C)."""
-    return 128 + (interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT)
+def exit_code(signum: int) -> int:
+    """The shell's code for a process ended by a signal: 128 + its number (130 for Ctrl+C)."""
+    return 128 + signum
+
+
+def interrupt_code(interrupt: KeyboardInterrupt) -> int:
+    """The exit code for Ctrl+C or a ``Terminated``."""
+    return exit_code(interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT)

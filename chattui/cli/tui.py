@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chattui.catalog import Catalog
+from chattui.cli import signals
 from chattui.config import load_config
 from chattui.paths import resolve_paths
 
@@ -35,4 +36,4 @@ def run_tui(*, model: str | None, continue_latest: bool) -> int | None:
     finally:
         if store is not None:
             store.close()
-    return None if app.terminated_by is None else 128 + app.terminated_by
+    return None if app.terminated_by is None else signals.exit_code(app.terminated_by)

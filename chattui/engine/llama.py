@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import functools
 import gc
 import io
 import math
@@ -139,7 +140,6 @@ class LlamaEngine:
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
         self._format = self._make_formatter(llama_cpp, spec)
         self._last_tokens: tuple[tuple[Message, ...], list[int]] | None = None
-        self._eog_tokens: list[int] | None = None
 
     @staticmethod
     def _load(llama_cpp: Any, path: Path, params: dict[str, Any], verbose: bool) -> Any:
@@ -259,7 +259,7 @@ class LlamaEngine:
         sampler = LlamaSampler()  # type: ignore[no-untyped-call]
         n_vocab = self._llm.n_vocab()
         if options.ignore_eos:
-            sampler.add_logit_bias(n_vocab, dict.fromkeys(self._end_tokens(), -math.inf))
+            sampler.add_logit_bias(n_vocab, dict.fromkeys(self._end_tokens, -math.inf))
         sampler.add_penalties(n_vocab, PENALTY_LAST_N, options.repeat_penalty, 0.0, 0.0)
         if options.temperature == 0:
             sampler.add_greedy()  # type: ignore[no-untyped-call]
@@ -271,13 +271,10 @@ class LlamaEngine:
         sampler.add_dist(seed)
         return sampler
 
+    @functools.cached_property
     def _end_tokens(self) -> list[int]:
-        """Every end-of-generation token of the vocabulary (computed once)."""
-        if self._eog_tokens is None:
-            self._eog_tokens = [
-                token for token in range(self._llm.n_vocab()) if self._is_eog(self._vocab, token)
-            ]
-        return self._eog_tokens
+        """Every end-of-generation token of the vocabulary (found on first use)."""
+        return [token for token in range(self._llm.n_vocab()) if self._is_eog(self._vocab, token)]
 
     def _generate(self, reply: Reply, options: GenerationOptions) -> Iterator[str]:
         llm = self._llm

@@ -142,10 +142,9 @@ class ChatScreen(Screen[None]):
         """On quit: stop the reply (it is saved, marked stopped), then free the model."""
         if self.turn is not None:
             self.turn.stop()
-        deadline = time.monotonic() + QUIT_WAIT
-        while not self._generating.is_set() and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)  # a stop lands within a token or a prompt batch
-        if self.engine is not None and self._generating.is_set():
+        # A stop lands within a token or a prompt batch; the worker then saves the reply.
+        idle = await asyncio.to_thread(self._generating.wait, QUIT_WAIT)
+        if self.engine is not None and idle:
             self.engine.close()
         self.engine = None
 
@@ -269,11 +268,11 @@ class ChatScreen(Screen[None]):
         self.query_one(PromptInput).cursor_blink = False
         self.query_one(StatusBar).state = State.PROMPT
         self.turn = None
+        self._generating.clear()  # here, not in the worker: a quit may come before it starts
         self._generate(start)
 
     @work(thread=True, exclusive=True, group="reply")
     def _generate(self, start: Callable[[], ChatTurn]) -> None:
-        self._generating.clear()
         try:
             self._generate_turn(start)
         finally:
