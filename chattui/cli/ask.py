@@ -193,7 +193,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
 
 
 def _open(model: ResolvedModel, request: AskRequest, config: Config) -> Engine:
-    from chattui.engine.base import EngineSettings, open_engine
+    from chattui.engine import open_engine
+    from chattui.engine.base import EngineSettings
 
     settings = EngineSettings(
         n_ctx=request.n_ctx or config.context_size,

@@ -17,7 +17,7 @@ def run_tui(*, model: str | None, continue_latest: bool) -> int | None:
     Raises:
         ChattuiError: The config, catalog or database cannot be used (before the screen opens).
     """
-    from chattui.engine.base import open_engine
+    from chattui.engine import open_engine
     from chattui.store import ConversationStore
     from chattui.tui.app import ChatApp
     from chattui.tui.services import Services

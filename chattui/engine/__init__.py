@@ -1,1 +1,32 @@
-"""Engines that turn a list of messages into a streamed reply."""
+"""Engines that turn a list of messages into a streamed reply, and ``open_engine`` to pick one.
+
+Implementations are imported only when a model of their kind is opened, so importing this
+package (as ``chattui --help`` does) loads no engine library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chattui.catalog import EngineKind, ResolvedModel
+from chattui.engine.base import Engine, EngineSettings
+
+
+def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
+    """Load the engine for a resolved model (imports llama_cpp only when needed).
+
+    Raises:
+        ModelLoadError: The file cannot be loaded.
+    """
+    if model.spec.engine is EngineKind.SCRIPTED:
+        from chattui.engine.scripted import ScriptedEngine
+
+        return ScriptedEngine(
+            list(model.spec.replies),
+            model_id=model.spec.id,
+            n_ctx=settings.n_ctx or model.spec.n_ctx,
+        )
+    from chattui.engine.llama import LlamaEngine
+
+    assert model.file is not None
+    return LlamaEngine(Path(model.file), model.spec, settings)

@@ -1,4 +1,4 @@
-"""The ``Engine`` protocol, what a turn reports, and ``open_engine`` to load one.
+"""The ``Engine`` protocol, what a turn reports and how a model is loaded: no implementation.
 
 An engine streams a reply for a message list through a ``Reply``: iterate it for text pieces,
 call ``stop()`` from any thread to end it early, read ``stats`` once it is exhausted.
@@ -10,10 +10,8 @@ import enum
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from chattui.catalog import EngineKind, ResolvedModel
 from chattui.conversation import Message
 from chattui.sampling import GenerationOptions
 
@@ -25,7 +23,6 @@ __all__ = [
     "GenerationOptions",
     "Reply",
     "TurnStats",
-    "open_engine",
 ]
 
 
@@ -195,23 +192,3 @@ class Engine(Protocol):
     def close(self) -> None:
         """Free the model."""
         ...
-
-
-def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
-    """Load the engine for a resolved model (imports llama_cpp only when needed).
-
-    Raises:
-        ModelLoadError: The file cannot be loaded.
-    """
-    if model.spec.engine is EngineKind.SCRIPTED:
-        from chattui.engine.scripted import ScriptedEngine
-
-        return ScriptedEngine(
-            list(model.spec.replies),
-            model_id=model.spec.id,
-            n_ctx=settings.n_ctx or model.spec.n_ctx,
-        )
-    from chattui.engine.llama import LlamaEngine
-
-    assert model.file is not None
-    return LlamaEngine(Path(model.file), model.spec, settings)

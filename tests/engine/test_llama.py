@@ -14,7 +14,8 @@ import pytest
 
 from chattui.catalog import ModelSpec, ResolvedModel
 from chattui.conversation import Message, Role
-from chattui.engine.base import EngineSettings, FinishReason, open_engine
+from chattui.engine import open_engine
+from chattui.engine.base import EngineSettings, FinishReason
 from chattui.engine.llama import PROMPT_CHUNK, LlamaEngine
 from chattui.errors import ContextOverflowError, ModelLoadError
 from chattui.sampling import GenerationOptions
@@ -216,7 +217,8 @@ def test_logs_silenced_without_touching_file_descriptors(demo_path: Path, tmp_pa
         os.dup2 = lambda *a, **k: calls.append(a) or real(*a, **k)
         from chattui.catalog import ModelSpec, ResolvedModel
         from chattui.conversation import Message, Role
-        from chattui.engine.base import EngineSettings, open_engine
+        from chattui.engine import open_engine
+        from chattui.engine.base import EngineSettings
         from chattui.sampling import GenerationOptions
         spec = ModelSpec(id="demo", name="demo", file="x")
         model = ResolvedModel(spec, pathlib.Path({str(demo_path)!r}))

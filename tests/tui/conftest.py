@@ -10,7 +10,8 @@ import pytest
 
 from chattui.catalog import Catalog, EngineKind, ModelSpec, ResolvedModel
 from chattui.config import Config
-from chattui.engine.base import Engine, EngineSettings, open_engine
+from chattui.engine import open_engine
+from chattui.engine.base import Engine, EngineSettings
 from chattui.engine.scripted import ScriptedEngine
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
