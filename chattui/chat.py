@@ -16,6 +16,7 @@ from typing import Any
 from chattui.catalog import ResolvedModel
 from chattui.conversation import Conversation, Message, ReplyInfo, Role, utc_now
 from chattui.engine.base import Engine, Reply, TurnStats
+from chattui.errors import UsageError
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
 
@@ -37,11 +38,17 @@ class ChatTurn:
         """Wrap a reply; ``message_id`` is its row in the store (None when not saving)."""
         self.session = session
         self.reply = reply
+        self.options = session.options
+        """The settings the reply is generated with (a later change applies to the next one)."""
+        self.model = session.model
+        """The model that writes it."""
         self.message_id = message_id
         self.created_at = created_at
         """When the reply started."""
         self.prefix = prefix
         """Text of the reply before this turn (when continuing a stopped reply)."""
+        self.failed = False
+        """Whether the reply ended with an exception."""
 
     @property
     def text(self) -> str:
@@ -57,7 +64,10 @@ class ChatTurn:
                 now = time.monotonic()
                 if self.message_id is not None and now - last_save >= SAVE_INTERVAL:
                     last_save = now
-                    self.session.save_partial(self.message_id, self.text)
+                    self.session.save_partial(self, self.text)
+        except Exception:
+            self.failed = True  # saved as an error, whatever the engine reported
+            raise
         finally:
             pieces.close()
             self.session.finish_turn(self)
@@ -128,7 +138,7 @@ class ChatSession:
         """Drop the replies after the last user message and answer it again.
 
         Raises:
-            ValueError: There is no user message yet.
+            UsageError: There is no user message yet.
         """
         keep = self._last_user() + 1
         reply = self.engine.stream(self.prompt_messages(self.history[:keep]), self.options)
@@ -139,7 +149,7 @@ class ChatSession:
         """Replace the last user message (and what followed it) and send the new text.
 
         Raises:
-            ValueError: There is no user message yet.
+            UsageError: There is no user message yet.
         """
         return self._send(text, keep=self._last_user())
 
@@ -169,10 +179,10 @@ class ChatSession:
         """Carry on writing the last reply (one that was stopped or cut short).
 
         Raises:
-            ValueError: The conversation does not end with a reply.
+            UsageError: The conversation does not end with a reply.
         """
         if not self.history or self.history[-1].role is not Role.ASSISTANT:
-            raise ValueError("there is no reply to continue")
+            raise UsageError("there is no reply to continue")
         reply = self.engine.stream(self.prompt_messages(), self.options)  # ends with the partial
         partial = self.history.pop()
         row = self._row_ids.pop()
@@ -186,7 +196,7 @@ class ChatSession:
         for index in range(len(self.history) - 1, -1, -1):
             if self.history[index].role is Role.USER:
                 return index
-        raise ValueError("there is no message to answer yet")
+        raise UsageError("there is no message to answer yet")
 
     def _rewind(self, keep: int) -> None:
         """Forget messages from index ``keep`` on, in the history and the store."""
@@ -200,14 +210,14 @@ class ChatSession:
         message_id = None
         started = utc_now()
         if self.store is not None and self.cid is not None:
-            placeholder = Message(Role.ASSISTANT, "", started, self._info(None))
+            placeholder = Message(Role.ASSISTANT, "", started, self._info(None, None))
             message_id = self.store.add_message(self.cid, placeholder)
         return ChatTurn(self, reply, message_id, started)
 
-    def save_partial(self, message_id: int, text: str) -> None:
+    def save_partial(self, turn: ChatTurn, text: str) -> None:
         """Write the reply so far (its finish reason stays empty until it ends)."""
-        if self.store is not None:
-            self.store.update_message(message_id, text, self._info(None))
+        if self.store is not None and turn.message_id is not None:
+            self.store.update_message(turn.message_id, text, self._info(turn, None))
 
     def finish_turn(self, turn: ChatTurn) -> None:
         """Record the ended reply in the history and the store."""
@@ -215,8 +225,8 @@ class ChatSession:
             stats: TurnStats | None = turn.reply.stats
         except RuntimeError:  # the engine failed before it could report
             stats = None
-        info = self._info(stats)
-        if stats is None:
+        info = self._info(turn, stats)
+        if stats is None or turn.failed:
             info = replace(info, finish_reason="error")
         reply = Message(Role.ASSISTANT, turn.text, turn.created_at, info)
         self.history.append(reply)
@@ -224,14 +234,20 @@ class ChatSession:
         if self.store is not None and turn.message_id is not None:
             self.store.update_message(turn.message_id, reply.content, info)
 
-    def _settings(self, seed: int | None = None) -> dict[str, Any]:
-        settings = {k: v for k, v in asdict(self.options).items() if v is not None}
+    def _settings(
+        self, options: GenerationOptions | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
+        chosen = self.options if options is None else options
+        settings = {k: v for k, v in asdict(chosen).items() if v is not None}
         if seed is not None:
             settings["seed"] = seed
         return settings
 
-    def _info(self, stats: TurnStats | None) -> ReplyInfo:
-        spec, file = self.model.spec, self.model.file
+    def _info(self, turn: ChatTurn | None, stats: TurnStats | None) -> ReplyInfo:
+        """What is recorded with a reply: the model and settings of ``turn`` (or current ones)."""
+        model = self.model if turn is None else turn.model
+        options = self.options if turn is None else turn.options
+        spec, file = model.spec, model.file
         base: Mapping[str, Any] = {
             "model_id": spec.id,
             "model_file": file.name if file else None,
@@ -239,10 +255,10 @@ class ChatSession:
             "model_sha256": spec.sha256,
         }
         if stats is None:
-            return ReplyInfo(**base, settings=self._settings())
+            return ReplyInfo(**base, settings=self._settings(options))
         return ReplyInfo(
             **base,
-            settings=self._settings(stats.seed),
+            settings=self._settings(options, stats.seed),
             prompt_tokens=stats.prompt_tokens,
             completion_tokens=stats.completion_tokens,
             time_to_first_token=round(stats.time_to_first_token, 4),

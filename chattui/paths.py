@@ -46,6 +46,11 @@ class Paths:
         """Where downloaded model files go."""
         return self.data_dir / "models"
 
+    @property
+    def log_file(self) -> Path:
+        """Where the app writes unexpected errors and, with --verbose, llama.cpp's log."""
+        return self.cache_dir / "chattui.log"
+
     def as_dict(self) -> dict[str, str]:
         """Return every location by name, for ``chattui paths``."""
         return {
@@ -55,6 +60,7 @@ class Paths:
             "database": str(self.database),
             "models": str(self.models_dir),
             "cache": str(self.cache_dir),
+            "log": str(self.log_file),
         }
 
 

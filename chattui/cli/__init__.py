@@ -78,7 +78,9 @@ def root(
         )
     from chattui.cli.tui import run_tui
 
-    code = run_tui(model=model, continue_latest=continue_latest)
+    code = run_tui(
+        model=model, continue_latest=continue_latest, system_prompt=system, verbose=verbose
+    )
     if code is not None:
         raise typer.Exit(code)
 

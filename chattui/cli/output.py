@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import json_safe, printable
 
 if TYPE_CHECKING:
@@ -63,33 +63,6 @@ class PlainWriter:
         """End the reply with one newline."""
         self.stream.write("\n")
         self.stream.flush()
-
-
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-
-
-def split_settled(text: str) -> int:
-    """Return the length of the prefix of ``text`` made of complete Markdown blocks.
-
-    A block is complete once a blank line follows it outside a fenced code block; such a prefix
-    renders the same whatever comes after it, so it can be printed for good.
-    """
-    settled = 0
-    position = 0
-    fence: str | None = None
-    for line in text.splitlines(keepends=True):
-        position += len(line)
-        if not line.endswith("\n"):
-            break
-        marker = _FENCE.match(line)
-        if marker:
-            if fence is None:
-                fence = marker.group(1)[0] * 3
-            elif marker.group(1).startswith(fence):
-                fence = None
-        elif fence is None and not line.strip():
-            settled = position
-    return settled
 
 
 class _Tail:

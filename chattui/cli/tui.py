@@ -8,7 +8,13 @@ from chattui.config import load_config
 from chattui.paths import resolve_paths
 
 
-def run_tui(*, model: str | None, continue_latest: bool) -> int | None:
+def run_tui(
+    *,
+    model: str | None,
+    continue_latest: bool,
+    system_prompt: str | None = None,
+    verbose: bool = False,
+) -> int | None:
     """Open the chat app.
 
     Returns:
@@ -30,6 +36,8 @@ def run_tui(*, model: str | None, continue_latest: bool) -> int | None:
         Services(config, catalog, paths, store, open_engine),
         model=model,
         continue_latest=continue_latest,
+        system_prompt=system_prompt,
+        verbose=verbose,
     )
     try:
         app.run()

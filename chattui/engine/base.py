@@ -10,6 +10,7 @@ import enum
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from chattui.conversation import Message
@@ -93,7 +94,9 @@ class EngineSettings:
     gpu_layers: int | None = None
     """Layers to offload; None offloads all where the build supports it."""
     verbose: bool = False
-    """Let llama.cpp's log reach stderr."""
+    """Show llama.cpp's log: on stderr, or in ``log_file`` when one is given."""
+    log_file: Path | None = None
+    """Where llama.cpp's log goes when verbose (the TUI: stderr would draw over the screen)."""
 
 
 class Reply:

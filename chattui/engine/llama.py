@@ -46,8 +46,8 @@ _log_callback: Any = None
 """The ctypes log callback installed in llama.cpp; kept referenced so it is never collected."""
 
 
-def route_llama_logs(verbose: bool) -> None:
-    """Send llama.cpp's log to stderr when verbose, else drop it.
+def route_llama_logs(verbose: bool, log_file: Path | None = None) -> None:
+    """Send llama.cpp's log to stderr (or ``log_file``) when verbose, else drop it.
 
     This replaces llama-cpp-python's ``verbose=False`` trick of redirecting file descriptors 1
     and 2, which would blank a running Textual app.
@@ -56,8 +56,15 @@ def route_llama_logs(verbose: bool) -> None:
     import llama_cpp
 
     def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        if verbose:
-            sys.stderr.write(text.decode("utf-8", errors="replace"))
+        if not verbose:
+            return
+        line = text.decode("utf-8", errors="replace")
+        if log_file is None:
+            sys.stderr.write(line)
+            return
+        # A log that cannot be written must not stop a load.
+        with contextlib.suppress(OSError), log_file.open("a", encoding="utf-8") as log:
+            log.write(line)
 
     _log_callback = llama_cpp.llama_log_callback(forward)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
@@ -99,7 +106,7 @@ class LlamaEngine:
         metadata = read_metadata(path)
         import llama_cpp
 
-        route_llama_logs(settings.verbose)
+        route_llama_logs(settings.verbose, settings.log_file)
         self.model_id = spec.id
         self.path = path
         started = time.perf_counter()

@@ -53,6 +53,8 @@ class ScriptedEngine:
         self.load_seconds = 0.0
         self.turns = 0
         """Replies started so far."""
+        self.closed = False
+        """Whether ``close`` was called."""
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Count words plus a fixed overhead per message."""
@@ -117,4 +119,5 @@ class ScriptedEngine:
             )
 
     def close(self) -> None:
-        """Nothing to free."""
+        """Nothing to free; remembered, so tests can see the engine was let go."""
+        self.closed = True

@@ -1,10 +1,15 @@
-"""ChatApp: the chattui terminal UI. Receives its services from the CLI; builds nothing itself."""
+"""ChatApp: the chattui terminal UI. Receives its services from the CLI; builds nothing itself.
+
+The app is also the error boundary's last line: whatever Textual would end the app for (a
+failed worker, an error in one of its own widgets) is reported here and the app goes on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -13,18 +18,24 @@ from typing import Any, ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.worker import WorkerFailed
 
 from chattui.errors import ChattuiError
+from chattui.tui.boundary import ErrorBoundary, ErrorRaised, write_log
 from chattui.tui.screens.chat import ChatScreen
+from chattui.tui.screens.dialogs import ErrorScreen
 from chattui.tui.services import Services
 
 TERMINATING = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
 """Signals that quit the app the way Ctrl+Q does."""
+STORM = (50, 10.0)
+"""Unexpected errors within seconds after which the app stops, as a loop of errors would
+otherwise leave it unusable."""
 
 
-class ChatApp(App[None]):
+class ChatApp(ErrorBoundary, App[None]):
     """Chat with a local model; conversations saved, listed and searchable."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -32,7 +43,13 @@ class ChatApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit")]
 
     def __init__(
-        self, services: Services, *, model: str | None = None, continue_latest: bool = False
+        self,
+        services: Services,
+        *,
+        model: str | None = None,
+        continue_latest: bool = False,
+        system_prompt: str | None = None,
+        verbose: bool = False,
     ) -> None:
         """Create the app.
 
@@ -40,13 +57,20 @@ class ChatApp(App[None]):
             services: Config, catalog, store and the engine factory.
             model: Model to start with (id, alias or path).
             continue_latest: Reopen the most recent conversation.
+            system_prompt: System prompt for the chat, instead of the config's.
+            verbose: Write llama.cpp's log to the log file.
         """
         super().__init__()
         self.services = services
         self.start_model = model
         self.continue_latest = continue_latest
+        self.system_prompt = system_prompt
+        self.verbose = verbose
         self.terminated_by: int | None = None
         """The signal (SIGTERM, SIGHUP) that ended the app, if one did."""
+        self.unexpected: list[BaseException] = []
+        """Errors that were not ChattuiErrors, in order (reported in a dialog and the log)."""
+        self._recent: list[float] = []
         if services.config.theme and services.config.theme in self.available_themes:
             self.theme = services.config.theme
 
@@ -71,12 +95,33 @@ class ChatApp(App[None]):
         for signum in TERMINATING:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
                 loop.add_signal_handler(signum, self._terminate, signum)
-        self.push_screen(ChatScreen(self.services, self.start_model, self.continue_latest))
+        self.push_screen(
+            ChatScreen(
+                self.services,
+                self.start_model,
+                self.continue_latest,
+                system_prompt=self.system_prompt,
+                verbose=self.verbose,
+            )
+        )
+        if self.verbose:
+            self.notify(f"llama.cpp's log goes to {self.services.paths.log_file}")
 
     def _terminate(self, signum: int) -> None:
         """Quit as Ctrl+Q does: the reply stops and is kept, the terminal is restored."""
         self.terminated_by = signum
+        self._quit_models()
         self.exit()
+
+    async def action_quit(self) -> None:
+        """Quit: the reply stops and is saved and the model freed while the terminal is restored."""
+        self._quit_models()
+        self.exit()
+
+    def _quit_models(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                screen.host.quit()
 
     def _remember_theme(self, theme: object) -> None:
         name = getattr(theme, "name", None)
@@ -86,6 +131,48 @@ class ChatApp(App[None]):
             self.services.save_theme(name)
         except ChattuiError as error:
             self.notify(str(error), severity="error")
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Report what Textual would end the app for, and go on (unless the app is ending)."""
+        if self._closing or self._closed or not self.is_running or self._storm():
+            super()._handle_exception(error)
+            return
+        if isinstance(error, WorkerFailed) and isinstance(error.error, Exception):
+            self.report(error.error, "a background task")
+        else:
+            self.report(error, "the app")
+
+    def on_error_raised(self, message: ErrorRaised) -> None:
+        """A screen or widget of chattui raised while handling a message."""
+        self.report(message.error, message.where)
+
+    def report(self, error: BaseException, where: str) -> None:
+        """Show ``error``: a ChattuiError in its own words, anything else in a dialog."""
+        if isinstance(error, ChattuiError):
+            self.notify(str(error), severity="error", timeout=10)
+            return
+        self.unexpected.append(error)
+        log = self.services.paths.log_file
+        try:
+            write_log(log, error, where)
+            details = f"The details are in {log}."
+        except OSError as failure:
+            details = f"The details could not be written to {log}: {failure.strerror}."
+        if isinstance(self.screen, ErrorScreen):
+            return  # one dialog at a time; the log has them all
+        self.push_screen(
+            ErrorScreen(
+                f"{type(error).__name__} in {where}: {error}\n\n{details}\n"
+                "chattui carries on, and your chats are saved. Please report this."
+            )
+        )
+
+    def _storm(self) -> bool:
+        """Whether errors come so fast that carrying on is pointless."""
+        count, window = STORM
+        now = time.monotonic()
+        self._recent = [t for t in self._recent if now - t < window] + [now]
+        return len(self._recent) > count
 
     def on_unmount(self) -> None:
         """Give the signals back (the chat screen has already stopped the reply)."""

@@ -14,9 +14,9 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
-UI_SHARE = 0.025
+UI_SHARE = 0.10
 """Share of one core the UI thread may take while a reply streams."""
-FASTEST = 0.05
+FASTEST = 0.06
 """Fewest seconds between two updates."""
 SLOWEST = 1.0
 """Most seconds between two updates, however costly they are (a paragraph of thousands of

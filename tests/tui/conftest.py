@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +30,43 @@ def make_services(
     specs: list[ModelSpec] | None = None,
     real: bool = False,
     config: Config | None = None,
+    engines: list[Engine] | None = None,
+    load_delay: float = 0.0,
+    engine_type: type[ScriptedEngine] = ScriptedEngine,
 ) -> Services:
+    """Services for a pilot test.
+
+    Args:
+        home: CHATTUI_HOME.
+        replies: What the scripted engine answers, in turn.
+        delay: Seconds the scripted engine waits before each token.
+        specs: The catalog, instead of the shipped one plus a scripted entry.
+        real: Load real models (llama.cpp) instead of scripted engines.
+        config: Settings, instead of the defaults.
+        engines: Collects every engine opened, in order.
+        load_delay: Seconds a scripted load takes (a big model takes a while).
+        engine_type: The scripted engine class (a test may pass one that fails).
+    """
     paths = resolve_paths({"CHATTUI_HOME": str(home)})
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
     if specs is not None:
         catalog = Catalog(specs, paths.models_dir)
     elif not real:
         catalog = Catalog([SCRIPTED, *catalog.specs], paths.models_dir)
-    engines: list[Engine] = []
+    opened: list[Engine] = [] if engines is None else engines
 
     def factory(model: ResolvedModel, settings: EngineSettings) -> Engine:
         if real:
             engine = open_engine(model, settings)
         else:
-            engine = ScriptedEngine(
+            time.sleep(load_delay)  # in the load worker's thread, like a real load
+            engine = engine_type(
                 list(replies or ["Hello **there**."]),
                 model_id=model.spec.id,
                 n_ctx=settings.n_ctx or model.spec.n_ctx,
                 delay=delay,
             )
-        engines.append(engine)
+        opened.append(engine)
         return engine
 
     store = ConversationStore(paths.database)
@@ -64,10 +82,29 @@ AppFactory = Callable[..., ChatApp]
 
 
 @pytest.fixture
-def app_factory(chattui_home: Path) -> AppFactory:
-    def build(*, model: str | None = None, continue_latest: bool = False, **kwargs: Any) -> ChatApp:
-        return ChatApp(
-            make_services(chattui_home, **kwargs), model=model, continue_latest=continue_latest
-        )
+def app_factory(chattui_home: Path) -> Iterator[AppFactory]:
+    """Builds apps; afterwards, fails the test if one met an unexpected error it did not claim.
 
-    return build
+    A test that provokes one on purpose checks ``app.unexpected`` and clears it.
+    """
+    built: list[ChatApp] = []
+
+    def build(
+        *,
+        model: str | None = None,
+        continue_latest: bool = False,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> ChatApp:
+        app = ChatApp(
+            make_services(chattui_home, **kwargs),
+            model=model,
+            continue_latest=continue_latest,
+            system_prompt=system_prompt,
+        )
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        assert app.unexpected == [], app.unexpected

@@ -61,7 +61,7 @@ async def send(pilot: Pilot[None], text: str) -> None:
 async def finished(pilot: Pilot[None]) -> None:
     chat = screen(pilot.app)  # type: ignore[arg-type]
     await pilot.pause()
-    await until(pilot, lambda: chat.turn is None and chat._reply is None, "the reply to end")
+    await until(pilot, lambda: not chat.host.busy and chat.view.stream is None, "the reply to end")
 
 
 async def send_and_stop(pilot: Pilot[None], text: str, enough: Callable[[str], bool]) -> None:
@@ -69,11 +69,16 @@ async def send_and_stop(pilot: Pilot[None], text: str, enough: Callable[[str], b
     chat = screen(pilot.app)  # type: ignore[arg-type]
     chat.query_one(PromptInput).load_text(text)
     await pilot.press("enter")
-    await until(
-        pilot, lambda: chat.turn is not None and enough(chat.turn.text), "enough of the reply"
-    )
+    await until(pilot, lambda: enough(streamed(chat)), "enough of the reply")
     await pilot.press("escape")
     await finished(pilot)
+
+
+def streamed(chat: ChatScreen) -> str:
+    """The text of the reply in flight so far ("" before the engine has started it)."""
+    stream = chat.host.stream
+    turn = stream.turn if stream is not None else None
+    return turn.text if turn is not None else ""
 
 
 def notified(app: ChatApp, text: str) -> bool:
@@ -107,8 +112,9 @@ async def test_send_streams_reply_and_saves(app_factory: AppFactory) -> None:
 
 
 async def test_a_streaming_paragraph_grows_on_screen(app_factory: AppFactory) -> None:
-    # The last paragraph asks for a layout only when it gains a line (transcript._Paragraph):
-    # the view must still grow with it while the reply streams, not only once it ends.
+    # The block being written is a plain-text tail that asks for a layout only when it gains a
+    # line (transcript._GrowsInPlace): the view must still grow with it while the reply
+    # streams, not only once it ends.
     text = " ".join(f"word{i}" for i in range(300))
     app = app_factory(replies=[text], delay=0.006)
     async with app.run_test(size=(80, 30)) as pilot:
@@ -120,13 +126,13 @@ async def test_a_streaming_paragraph_grows_on_screen(app_factory: AppFactory) ->
         blinking: set[bool] = set()
         for _ in range(400):
             await asyncio.sleep(0.02)  # not pilot.pause: that repaints, and the pacer counts it
-            if chat.turn is None and chat._reply is None:
+            if not chat.host.busy and chat.view.stream is None:
                 break
-            if chat.turn is not None:
+            if chat.host.busy:
                 blinking.add(prompt.cursor_blink)
-            paragraphs = chat.query_one(Transcript).replies()[-1].query(MarkdownParagraph)
-            if paragraphs:
-                heights.add(paragraphs.last().size.height)
+            tail = chat.query_one(Transcript).replies()[-1].query_one(".tail")
+            if tail.display:
+                heights.add(tail.size.height)
         assert len(heights) >= 3, heights  # it grew while streaming, several times
         assert blinking == {False}  # no blinking cursor while a reply streams ...
         assert prompt.cursor_blink  # ... and back afterwards
@@ -186,11 +192,13 @@ async def test_slash_commands(app_factory: AppFactory, tmp_path: Path) -> None:
     async with app.run_test() as pilot:
         chat = await ready(pilot)
         await send(pilot, "/system Answer in French.")
-        assert chat.session is not None and chat.session.system_prompt == "Answer in French."
+        assert (
+            chat.host.session is not None and chat.host.session.system_prompt == "Answer in French."
+        )
         await send(pilot, "/temp 0.3")
-        assert chat.session.options.temperature == 0.3
+        assert chat.host.session.options.temperature == 0.3
         await send(pilot, "/temp 9")
-        assert chat.session.options.temperature == 0.3
+        assert chat.host.session.options.temperature == 0.3
         await send(pilot, "hello")
         target = tmp_path / "chat.md"
         await send(pilot, f"/export {target}")
@@ -199,11 +207,11 @@ async def test_slash_commands(app_factory: AppFactory, tmp_path: Path) -> None:
         await send(pilot, "/help")
         assert any("/model NAME" in str(n.render()) for n in chat.query(Notice))
         await send(pilot, "/new")
-        assert chat.query_one(Transcript).users() == [] and chat.session.cid is None
+        assert chat.query_one(Transcript).users() == [] and chat.host.session.cid is None
         await send(pilot, "/model smollm2")
         await until(
             pilot,
-            lambda: chat.model is not None and chat.model.spec.id == "smollm2-135m",
+            lambda: chat.host.model is not None and chat.host.model.spec.id == "smollm2-135m",
             "the model switch",
         )
         prompt = chat.query_one(PromptInput)
@@ -236,7 +244,7 @@ async def test_sidebar_open_filter_rename_delete(app_factory: AppFactory) -> Non
         await until(
             pilot, lambda: [u.text for u in transcript.users()] == ["about walruses"], "the chat"
         )
-        assert chat.session is not None and chat.session.cid == ids[1]
+        assert chat.host.session is not None and chat.host.session.cid == ids[1]
         await pilot.press("f2")
         assert isinstance(app.screen, TextScreen)
         app.screen.query_one(Input).value = "Walrus facts"
@@ -288,7 +296,7 @@ async def test_no_model_still_opens(app_factory: AppFactory) -> None:
         chat.query_one(PromptInput).load_text("hello?")
         await pilot.press("enter")
         await until(pilot, lambda: notified(app, "No model is loaded"), "the warning")
-        assert chat.session is None and stored(app) == []
+        assert chat.host.session is None and stored(app) == []
 
 
 async def test_settings_panel_validates_and_saves_defaults(
@@ -314,7 +322,7 @@ async def test_settings_panel_validates_and_saves_defaults(
 
         panel.query_one("#save_as_default", Checkbox).value = True
         panel.action_apply()
-        session = chat.session
+        session = chat.host.session
         assert session is not None
         await until(pilot, lambda: session.options.temperature == 0.25, "the new settings")
         assert isinstance(app.screen, ChatScreen)
@@ -356,19 +364,24 @@ async def test_palette_offers_chat_actions(app_factory: AppFactory) -> None:
         assert {"Regenerate", "Settings", "Copy reply", "Delete chat", "Stop"} <= titles
 
 
-async def test_switching_model_mid_reply_waits_then_continues(app_factory: AppFactory) -> None:
+async def test_model_switch_waits_for_the_reply_then_the_chat_goes_on(
+    app_factory: AppFactory,
+) -> None:
     app = app_factory(replies=["w " * 200, "after switch"], delay=0.005)
     async with app.run_test() as pilot:
         chat = await ready(pilot)
         chat.query_one(PromptInput).load_text("long one")
         await pilot.press("enter")
-        await until(pilot, lambda: chat.turn is not None and chat.turn.text, "the reply to start")
-        assert app.services.catalog.get("smollm2") is not None
-        chat.load(app.services.catalog.resolve("smollm2"))
+        await until(pilot, lambda: streamed(chat), "the reply to start")
+        chat.query_one(PromptInput).load_text("/model smollm2")
+        await pilot.press("enter")
+        await until(pilot, lambda: notified(app, "Wait for the reply"), "the refusal")
         await finished(pilot)
+        assert chat.host.model is not None and chat.host.model.spec.id == "scripted"
+        await send(pilot, "/model smollm2")
         await until(
             pilot,
-            lambda: chat.model is not None and chat.model.spec.id == "smollm2-135m",
+            lambda: chat.host.engine is not None and chat.host.engine.model_id == "smollm2-135m",
             "the model switch",
         )
         await send(pilot, "next")
@@ -435,17 +448,17 @@ async def test_ctrl_s_exports_and_clear_keeps_settings(
         await send(pilot, "/system Be brief.")
         await send(pilot, "/temp 0.4")
         await send(pilot, "first chat")
-        assert chat.session is not None
-        cid = chat.session.cid
+        assert chat.host.session is not None
+        cid = chat.host.session.cid
         await pilot.press("ctrl+s")
         exported = tmp_path / f"chattui-{cid}.md"
         await until(pilot, exported.exists, "the export")
         assert "first chat" in exported.read_text()
         await send(pilot, "/clear")
         assert chat.query_one(Transcript).users() == []
-        assert chat.session.cid is None or chat.session.cid != cid
-        assert chat.session.system_prompt == "Be brief."
-        assert chat.session.options.temperature == 0.4
+        assert chat.host.session.cid is None or chat.host.session.cid != cid
+        assert chat.host.session.system_prompt == "Be brief."
+        assert chat.host.session.options.temperature == 0.4
         await send(pilot, "/new")
-        assert chat.session.system_prompt is None
-        assert chat.session.options.temperature != 0.4
+        assert chat.host.session.system_prompt is None
+        assert chat.host.session.options.temperature != 0.4

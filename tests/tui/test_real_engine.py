@@ -23,7 +23,7 @@ from chattui.tui.screens.settings import SettingsScreen
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.transcript import Transcript
 from tests.tui.conftest import AppFactory
-from tests.tui.test_app import finished, ready, send, send_and_stop, stored, until
+from tests.tui.test_app import finished, ready, send, send_and_stop, stored, streamed, until
 
 
 async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None:
@@ -33,7 +33,7 @@ async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None
     app = app_factory(real=True, config=Config(sampling=endless))
     async with app.run_test(size=(100, 40)) as pilot:
         chat = await ready(pilot)
-        assert chat.engine is not None and chat.engine.model_id == "smollm2-135m"
+        assert chat.host.engine is not None and chat.host.engine.model_id == "smollm2-135m"
         await send_and_stop(
             pilot,
             "Write the numbers from 1 to 300 separated by commas.",
@@ -49,7 +49,7 @@ async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None
         app.screen.query_one("#max_tokens", Input).value = "60"
         assert isinstance(app.screen, SettingsScreen)
         app.screen.action_apply()
-        session = chat.session
+        session = chat.host.session
         assert session is not None
         await until(pilot, lambda: session.options.max_tokens == 60, "the new settings")
 
@@ -142,16 +142,16 @@ async def test_sigterm_mid_reply_stops_saves_and_frees_the_model(app_factory: Ap
     app = app_factory(real=True, config=Config(sampling=endless))
     async with app.run_test() as pilot:
         chat = await ready(pilot)
-        engine = chat.engine
+        engine = chat.host.engine
         chat.query_one(PromptInput).load_text("Write a long story.")
         await pilot.press("enter")
-        await until(pilot, lambda: chat.turn is not None and chat.turn.text, "the reply")
+        await until(pilot, lambda: streamed(chat), "the reply")
         os.kill(os.getpid(), signal.SIGTERM)  # the app's handler, not the default, gets it
         await until(pilot, lambda: app._exit, "the app to quit")
     assert app.terminated_by == signal.SIGTERM
     reply = stored(app)[1]
     assert reply.info is not None and reply.info.finish_reason == "stopped" and reply.content
-    assert chat.engine is None and getattr(engine, "_llm", True) is None  # freed
+    assert chat.host.engine is None and getattr(engine, "_llm", True) is None  # freed
 
 
 def test_sigterm_restores_the_terminal(chattui_home: Path) -> None:

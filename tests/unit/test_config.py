@@ -79,7 +79,15 @@ def test_paths_follow_chattui_home(tmp_path: Path) -> None:
     assert paths.user_catalog == tmp_path / "config" / "models.toml"
     assert paths.database == tmp_path / "data" / "chattui.db"
     assert paths.models_dir == tmp_path / "data" / "models"
-    assert set(paths.as_dict()) == {"config", "models_toml", "data", "database", "models", "cache"}
+    assert set(paths.as_dict()) == {
+        "config",
+        "models_toml",
+        "data",
+        "database",
+        "models",
+        "cache",
+        "log",
+    }
 
 
 def test_paths_default_to_platformdirs() -> None:

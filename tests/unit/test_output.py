@@ -3,8 +3,9 @@ from __future__ import annotations
 import io
 import json
 
-from chattui.cli.output import JsonWriter, PlainWriter, split_settled
+from chattui.cli.output import JsonWriter, PlainWriter
 from chattui.engine.base import FinishReason, TurnStats
+from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import json_safe, printable
 
 HOSTILE = "[bold]x[/bold] \x1b[31mred\x1b[0m \x9b2J \x07 \r over\r\n"

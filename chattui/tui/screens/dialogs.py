@@ -1,4 +1,4 @@
-"""Small modal dialogs that return typed results with ``dismiss``: confirm and ask for text."""
+"""Small modal dialogs that return typed results with ``dismiss``: confirm, ask, report an error."""
 
 from __future__ import annotations
 
@@ -58,3 +58,29 @@ class TextScreen(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Return the text (None when empty)."""
         self.dismiss(event.value.strip() or None)
+
+
+class ErrorScreen(ModalScreen[None]):
+    """Say that something failed unexpectedly, where the details are, and that the app goes on."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Close"),
+        Binding("enter", "dismiss(None)", "Close"),
+    ]
+
+    def __init__(self, text: str) -> None:
+        """Show ``text`` (literally)."""
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        """The text and a button."""
+        with Vertical(classes="dialog error"):
+            yield Label(Text("Something went wrong", style="bold"))
+            yield Label(Text(self.text))
+            with Horizontal(classes="buttons"):
+                yield Button("Carry on", variant="primary", id="ok")
+
+    def on_button_pressed(self, _: Button.Pressed) -> None:
+        """Close."""
+        self.dismiss(None)

@@ -8,8 +8,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
-SLASH_COMMANDS = ("/new", "/model", "/system", "/temp", "/clear", "/export", "/help")
-"""Commands the prompt completes with Tab."""
+from chattui.tui.slash import complete
 
 
 class PromptInput(TextArea):
@@ -51,13 +50,17 @@ class PromptInput(TextArea):
             self.load_text(self.sent[-self._recall])
             self.move_cursor(self.document.end)
             return
-        if event.key == "tab" and self.text.startswith("/") and " " not in self.text:
-            matches = [c for c in SLASH_COMMANDS if c.startswith(self.text)]
-            if matches:
-                event.prevent_default()
-                event.stop()
-                self.load_text(matches[0] + " ")
-                self.move_cursor(self.document.end)
-                return
+        if event.key == "tab" and (command := complete(self.text)) is not None:
+            event.prevent_default()
+            event.stop()
+            self.load_text(command + " ")
+            self.move_cursor(self.document.end)
+            return
         self._recall = 0
         await super()._on_key(event)
+
+    def give_back(self, text: str) -> None:
+        """Put back a message that could not be sent, unless something new was typed."""
+        if not self.text:
+            self.load_text(text)
+            self.move_cursor(self.document.end)

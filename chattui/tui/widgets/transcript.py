@@ -6,12 +6,17 @@ import functools
 
 from markdown_it import MarkdownIt
 from rich.text import Text
-from textual.containers import VerticalScroll
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Region
+from textual.reactive import reactive
 from textual.visual import VisualType
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
 from chattui.conversation import Message, Role
+from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import printable
 
 
@@ -34,12 +39,12 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("gfm-like")
 
 
-class _Paragraph(MarkdownParagraph):
-    """A Markdown paragraph that asks for a layout of the screen only when its height changes.
+class _GrowsInPlace(Static):
+    """A Static that asks for a layout of the screen only when its height changes.
 
-    A streaming reply rewrites its last paragraph several times a second, and most of those
-    writes do not add a line; a layout of the whole screen for each was a quarter of what
-    streaming cost the UI thread (bench/tui_stream.py).
+    A streaming reply rewrites its last lines many times a second, and most of those writes do
+    not add a line; a layout of the whole screen for each was a quarter of what streaming cost
+    the UI thread (bench/tui_stream.py).
     """
 
     def update(self, content: VisualType = "", *, layout: bool = True) -> None:
@@ -54,17 +59,125 @@ class _Paragraph(MarkdownParagraph):
             self.refresh(repaint=False, layout=True)  # repainting was asked; keep the height
 
 
-class Reply(Markdown):
-    """An assistant reply rendered as Markdown; model text is made terminal-safe first."""
+class _Paragraph(MarkdownParagraph, _GrowsInPlace):
+    """A Markdown paragraph that lays the screen out again only when it gains a line.
+
+    MarkdownParagraph comes first: Textual takes CSS (and type queries) from the first base.
+    """
+
+
+class _Body(Markdown):
+    """The finished blocks of a reply, as Markdown."""
 
     BLOCKS: dict[str, type[MarkdownBlock]] = {  # noqa: RUF012 - declared so by Markdown
         **Markdown.BLOCKS,
         "paragraph_open": _Paragraph,
     }
 
+
+class _Tail(Widget):
+    """The block still being written, as plain text: cheap to redraw many times a second.
+
+    Text only grows at its end, so an update repaints the last lines, not the whole block, and
+    its height grows in steps of ``STEP`` lines, so that most updates need no layout of the
+    screen (which a new line otherwise costs, about every other update at 100 tokens a second).
+    Those were the largest costs of streaming left (bench/tui_stream.py).
+    """
+
+    DEFAULT_CSS = "_Tail { height: auto; }"
+    STEP = 8
+    """Lines of room added at a time."""
+
+    def __init__(self, *, classes: str) -> None:
+        """Create an empty, hidden tail."""
+        super().__init__(classes=classes)
+        self.display = False
+        self._text = Text()
+        self._lines = 0
+
+    def render(self) -> Text:
+        """The text so far."""
+        return self._text
+
+    def show(self, text: str) -> None:
+        """Show ``text`` (model text, made terminal-safe); hidden when empty."""
+        if self.display != bool(text):
+            self.display = bool(text)
+        self._text = Text(printable(text))
+        size = self.content_size
+        if not (text and size.width and self.is_mounted):
+            self.release()
+            self._lines = 0
+            self.refresh(layout=True)
+            return
+        lines = self.get_content_height(size, size, size.width)
+        if lines > size.height:
+            self.styles.min_height = -(-lines // self.STEP) * self.STEP  # lays out once
+            self.refresh()
+        else:  # appended text changes the last line and those after it
+            first = max(0, min(self._lines, lines) - 1)
+            self.refresh(Region(0, first, size.width, lines - first))
+        self._lines = lines
+
+    def release(self) -> None:
+        """Give back the room kept for growth (when the screen is laid out anyway)."""
+        if self.styles.min_height is not None:
+            self.styles.min_height = None
+
+
+class Reply(Vertical):
+    """An assistant reply: Markdown for finished blocks, plain text for the one being written.
+
+    While a reply streams, a block becomes Markdown once it is complete (a blank line outside a
+    code fence ends it), so each update redraws only the growing tail instead of parsing and
+    wrapping the whole last block again (bench/tui_stream.py). Model text is made terminal-safe
+    before it is shown.
+    """
+
     def __init__(self, text: str = "", *, note: str = "") -> None:
         """Show ``text``; ``note`` is a short line under it (model, finish reason)."""
-        super().__init__(printable(text), parser_factory=_parser)
+        super().__init__()
+        self.text = text
+        """The whole reply, as the model wrote it."""
+        self.border_subtitle = note
+        self._body = _Body(printable(text), parser_factory=_parser)
+        self._tail = _Tail(classes="tail")
+        self._tail.display = False
+        self._streamed = text
+        """Text given to the view so far (body and tail)."""
+        self._settled = len(text)
+        """How much of it is in the body."""
+
+    def compose(self) -> ComposeResult:
+        """The Markdown body and the growing tail."""
+        yield self._body
+        yield self._tail
+
+    @property
+    def source(self) -> str:
+        """The Markdown the body shows."""
+        return self._body.source
+
+    async def append(self, chunk: str) -> None:
+        """Show more streamed text: finished blocks as Markdown, the rest as plain text."""
+        self._streamed += chunk
+        tail = self._streamed[self._settled :]
+        cut = split_settled(tail)
+        if cut:
+            self._settled += cut
+            self._tail.release()  # the finished block is mounted: the screen is laid out
+            await self._body.append(printable(tail[:cut]))
+            tail = tail[cut:]
+        self._tail.show(tail.rstrip("\n"))
+
+    async def finish(self, text: str, note: str) -> None:
+        """The reply ended as ``text``: show it all as Markdown, with ``note`` under it."""
+        if text.startswith(self._streamed[: self._settled]) and self._settled:
+            await self._body.append(printable(text[self._settled :]))
+        else:
+            await self._body.update(printable(text))
+        self._streamed, self._settled = text, len(text)
+        self._tail.show("")
         self.text = text
         self.border_subtitle = note
 
@@ -77,13 +190,52 @@ class Notice(Static):
         super().__init__(Text(printable(text)), id=id)
 
 
+EXAMPLES = (
+    "Explain what a hash table is, with a short example in Python.",
+    "用三句话解释什么是 Transformer 模型。",
+    "Summarize the plot of Hamlet in five bullet points.",
+)
+"""Prompts the first screen suggests (one in Chinese: many users write in it)."""
+
+
+class Welcome(Static):
+    """The first screen of an empty chat: the model in use, the main keys, prompts to try."""
+
+    model: reactive[str] = reactive("")
+    """Name of the model in use (or loading)."""
+    loading: reactive[bool] = reactive(True)
+    """Whether the model is still loading."""
+
+    def render(self) -> Text:
+        """Plain text: model names are never markup."""
+        text = Text()
+        text.append("chattui", style="bold")
+        if self.model:
+            text.append(f"  ·  {self.model}" + ("  (loading…)" if self.loading else ""))
+        text.append("\n\nType a message and press Enter. For example:\n")
+        for example in EXAMPLES:
+            text.append(f"  • {example}\n")
+        text.append(
+            "\nEsc stops a reply · Ctrl+B saved chats · Ctrl+O settings · "
+            "/help keys and commands · Ctrl+Q quits\n",
+            style="dim",
+        )
+        text.append(
+            "A bigger model answers better: chattui models list shows the catalog, "
+            "chattui models pull qwen2.5-0.5b gets one, then /model qwen2.5-0.5b uses it.",
+            style="dim",
+        )
+        return text
+
+
 class Transcript(VerticalScroll):
     """The conversation so far; stays scrolled to the newest text unless the user scrolls up."""
 
-    def show(self, messages: list[Message]) -> None:
-        """Replace the content with ``messages``."""
+    def show(self, messages: list[Message], welcome: Welcome | None = None) -> None:
+        """Replace the content with ``messages``, or ``welcome`` when there are none."""
         self.remove_children()
-        self.mount_all([_widget(m) for m in messages if m.role is not Role.SYSTEM])
+        shown = [_widget(m) for m in messages if m.role is not Role.SYSTEM]
+        self.mount_all(shown or ([welcome] if welcome is not None else []))
         self.anchor()
 
     def replies(self) -> list[Reply]:
