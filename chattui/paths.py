@@ -85,3 +85,15 @@ def resolve_paths(environ: Mapping[str, str] | None = None) -> Paths:
         Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
         Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
     )
+
+
+def append_private(path: Path, text: str) -> None:
+    """Append ``text`` to ``path``, creating the file (0600) and its folder (0700) as needed.
+
+    Raises:
+        OSError: The file cannot be written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as file:
+        file.write(text)

@@ -33,6 +33,7 @@ from chattui.engine.base import (
 from chattui.engine.context import fit_messages
 from chattui.errors import GenerationError, ModelLoadError
 from chattui.gguf import read_metadata, trained_context
+from chattui.paths import append_private
 from chattui.sampling import GenerationOptions
 
 PROMPT_CHUNK = 128
@@ -62,9 +63,8 @@ def route_llama_logs(verbose: bool, log_file: Path | None = None) -> None:
         if log_file is None:
             sys.stderr.write(line)
             return
-        # A log that cannot be written must not stop a load.
-        with contextlib.suppress(OSError), log_file.open("a", encoding="utf-8") as log:
-            log.write(line)
+        with contextlib.suppress(OSError):  # a log that cannot be written must not stop a load
+            append_private(log_file, line)
 
     _log_callback = llama_cpp.llama_log_callback(forward)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))

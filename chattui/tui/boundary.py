@@ -9,7 +9,6 @@ anything else is written with its traceback to the log and shown in a dialog tha
 
 from __future__ import annotations
 
-import os
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,8 @@ from pathlib import Path
 
 from textual.message import Message
 from textual.message_pump import MessagePump
+
+from chattui.paths import append_private
 
 LOG_LIMIT = 1 << 20
 """Bytes the log may hold before it is moved aside (one older log is kept)."""
@@ -48,11 +49,8 @@ def write_log(log_file: Path, error: BaseException, where: str) -> None:
     Raises:
         OSError: The log cannot be written.
     """
-    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if log_file.exists() and log_file.stat().st_size > LOG_LIMIT:
         log_file.replace(log_file.with_suffix(".old.log"))
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     text = "".join(traceback.format_exception(error))
-    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as log:
-        log.write(f"{stamp} error in {where}\n{text}\n")
+    append_private(log_file, f"{stamp} error in {where}\n{text}\n")

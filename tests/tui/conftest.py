@@ -94,6 +94,7 @@ def app_factory(chattui_home: Path) -> Iterator[AppFactory]:
         model: str | None = None,
         continue_latest: bool = False,
         system_prompt: str | None = None,
+        verbose: bool = False,
         **kwargs: Any,
     ) -> ChatApp:
         app = ChatApp(
@@ -101,6 +102,7 @@ def app_factory(chattui_home: Path) -> Iterator[AppFactory]:
             model=model,
             continue_latest=continue_latest,
             system_prompt=system_prompt,
+            verbose=verbose,
         )
         built.append(app)
         return app

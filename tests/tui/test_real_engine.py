@@ -23,7 +23,16 @@ from chattui.tui.screens.settings import SettingsScreen
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.transcript import Transcript
 from tests.tui.conftest import AppFactory
-from tests.tui.test_app import finished, ready, send, send_and_stop, stored, streamed, until
+from tests.tui.test_app import (
+    finished,
+    notified,
+    ready,
+    send,
+    send_and_stop,
+    stored,
+    streamed,
+    until,
+)
 
 
 async def test_full_conversation_on_real_engine(app_factory: AppFactory) -> None:
@@ -178,3 +187,14 @@ def test_sigterm_restores_the_terminal(chattui_home: Path) -> None:
         os.close(master)
     assert screen.rfind(b"\x1b[?1049l") > screen.rfind(b"\x1b[?1049h") >= 0  # main screen back
     assert screen.rfind(b"\x1b[?25h") > screen.rfind(b"\x1b[?25l")  # cursor shown
+
+
+async def test_verbose_sends_llama_log_to_the_log_file(
+    app_factory: AppFactory, chattui_home: Path
+) -> None:
+    app = app_factory(real=True, verbose=True)
+    async with app.run_test() as pilot:
+        await ready(pilot)
+        log = chattui_home / "cache" / "chattui.log"
+        assert notified(app, str(log))
+        assert "llama" in log.read_text()  # llama.cpp's own log, not on the screen

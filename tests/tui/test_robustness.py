@@ -219,6 +219,7 @@ async def test_an_unexpected_error_is_shown_and_the_app_goes_on(
         log = chattui_home / "cache" / "chattui.log"
         assert "engine bug" in text and str(log) in text
         assert "RuntimeError: engine bug" in log.read_text()
+        assert log.stat().st_mode & 0o777 == 0o600  # tracebacks may quote a chat
         await pilot.press("escape")
         await finished(pilot)
         assert app.screen is chat and chat.query_one(StatusBar).state is State.READY
