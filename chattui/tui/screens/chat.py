@@ -7,6 +7,7 @@ streams. What concerns saved chats (sidebar, rename, delete, export) is in saved
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -158,6 +159,9 @@ class ChatScreen(ErrorBoundary, SavedChats):
 
     def on_model_host_loaded(self, message: ModelHost.Loaded) -> None:
         """The model is ready."""
+        # What exists now lives as long as the app: keep it out of the collector's scans, which
+        # took about a tenth of the UI thread's time while a reply streamed (bench/tui_stream.py).
+        gc.freeze()
         self.host.set_options(self._options())
         self.query(Notice).filter("#no-model").remove()
         status = self.query_one(StatusBar)
