@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chattui.text_width import fit
+
 
 class Role(enum.StrEnum):
     """Who wrote a message."""
@@ -109,9 +111,12 @@ class SearchHit:
 
 
 def title_from(text: str, limit: int = 60) -> str:
-    """Make a conversation title from its first user message."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+    """Make a conversation title from its first user message, at most ``limit`` cells wide.
+
+    Measured in terminal cells, so a Chinese title gets the room it takes (a Han character is
+    two cells) and is never cut inside a character.
+    """
+    return fit(" ".join(text.split()), limit)
 
 
 def info_to_dict(info: ReplyInfo | None) -> dict[str, Any] | None:

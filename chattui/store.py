@@ -33,7 +33,7 @@ from chattui.conversation import (
 )
 from chattui.errors import ConversationNotFoundError, StoreError
 from chattui.store_schema import MIGRATIONS, statements
-from chattui.transcript import snippet
+from chattui.store_search import Term, candidates, doubtful, score, snippet, terms
 
 T = TypeVar("T")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -348,44 +348,33 @@ class ConversationStore:
 
     @_locked
     def search(self, query: str, limit: int = 20) -> list[SearchHit]:
-        """Conversations whose messages match ``query``, best match first, with a snippet.
+        """Conversations whose messages hold every word of ``query``, best match first.
 
-        Each word of the query must appear, in any form of it ("rivers" finds "river": Porter
-        stemming); FTS syntax is not exposed, so any text is a valid query.
+        Words are found in any script (see store_search): English by any form of the word
+        ("rivers" finds "river"), Chinese, Japanese and Korean words of any length inside
+        sentences, and a Latin word glued to them. FTS syntax is not exposed, so any text is a
+        valid query. Each hit comes with a snippet of its best message.
         """
-        words = query.split()
+        words = terms(query)
         if not words:
             return []
-        match = " ".join('"{}"'.format(w.replace('"', '""')) for w in words)
-        return self._search(match, words, limit)
-
-    def _search(self, match: str, words: list[str], limit: int) -> list[SearchHit]:
         # Rank at most the newest SEARCH_CANDIDATES matching messages: a rare word is ranked
         # over the whole store, a word found everywhere over the recent chats, so the cost stays
-        # flat as the store grows. Each MATCH costs a doclist merge, so there are only two.
-        candidates = self._db.execute(
-            "SELECT f.rowid AS mid, f.rank AS score, m.conversation_id AS cid FROM"
-            " (SELECT rowid, rank FROM messages_fts WHERE messages_fts MATCH :match"
-            "  ORDER BY rowid DESC LIMIT :cap) f JOIN messages m ON m.id = f.rowid",
-            {"match": match, "cap": SEARCH_CANDIDATES},
-        ).fetchall()
-        best: dict[str, tuple[float, int]] = {}
-        for row in candidates:  # bm25: lower is better
-            if row["cid"] not in best or row["score"] < best[row["cid"]][0]:
-                best[row["cid"]] = (row["score"], row["mid"])
-        chosen = sorted(best.items(), key=lambda item: item[1][0])[:limit]
+        # flat as the store grows.
+        found = candidates(words, SEARCH_CANDIDATES, self._trigrams_starting)
+        if found is None:
+            return []
+        rows = self._db.execute(*found).fetchall()
+        rows = self._confirm(words, rows)
+        best: dict[str, tuple[float, int, str]] = {}
+        for row in rows:  # newest first: on equal scores the newer message is kept
+            value = score(words, row["content"].lower())
+            if row["conversation_id"] not in best or value > best[row["conversation_id"]][0]:
+                best[row["conversation_id"]] = (value, row["id"], row["content"])
+        chosen = sorted(best.items(), key=lambda item: (-item[1][0], -item[1][1]))[:limit]
         if not chosen:
             return []
-        mids = [mid for _, (_, mid) in chosen]
-        marks = ",".join("?" * len(mids))
-        # FTS5's snippet() would re-run the MATCH per message; cutting it here is far cheaper.
-        snippets = {
-            row["id"]: snippet(row["content"], words)
-            for row in self._db.execute(
-                f"SELECT id, content FROM messages WHERE id IN ({marks})",  # noqa: S608 - only ?s
-                mids,
-            )
-        }
+        marks = ",".join("?" * len(chosen))
         titles = {
             row["id"]: row
             for row in self._db.execute(
@@ -394,9 +383,40 @@ class ConversationStore:
             )
         }
         return [
-            SearchHit(cid, titles[cid]["title"], snippets.get(mid, ""), titles[cid]["updated_at"])
-            for cid, (_, mid) in chosen
+            SearchHit(cid, titles[cid]["title"], snippet(content, words), titles[cid]["updated_at"])
+            for cid, (_, _, content) in chosen
         ]
+
+    def _trigrams_starting(self, text: str) -> list[str]:
+        """The indexed trigrams that begin with ``text`` (lowercase, one or two characters)."""
+        rows = self._db.execute(
+            "SELECT term FROM messages_tri_terms WHERE term >= ? AND term < ?",
+            (text, text + "\U0010ffff"),
+        )
+        return [row[0] for row in rows]
+
+    def _confirm(self, words: list[Term], rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
+        """Drop messages where a Latin word was found only inside a longer word.
+
+        Those came from the trigram index; the stemmer is asked whether it found the word.
+        """
+        doubts = {row["id"]: doubtful(words, row["content"].lower()) for row in rows}
+        dropped: set[int] = set()
+        for index, term in enumerate(words):
+            ids = [mid for mid, which in doubts.items() if index in which]
+            if not ids:
+                continue
+            marks = ",".join("?" * len(ids))
+            stemmed = {
+                row[0]
+                for row in self._db.execute(
+                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"  # noqa: S608
+                    f" AND rowid IN ({marks})",
+                    [term.phrase, *ids],
+                )
+            }
+            dropped.update(mid for mid in ids if mid not in stemmed)
+        return [row for row in rows if row["id"] not in dropped]
 
 
 def _insert_conversation(

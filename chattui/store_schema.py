@@ -46,6 +46,30 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # 3: a trigram index beside it, so that words inside runs of Chinese, Japanese or Korean
+    # text (which unicode61 keeps as one token, with any Latin word glued to them) are found.
+    # Each text is indexed with two spaces after it, so that every character starts a trigram:
+    # a word of one or two characters is then found through the trigrams it begins (listed by
+    # the vocabulary table), even at the end of a message or as a whole one ("你好").
+    """
+    CREATE VIRTUAL TABLE messages_tri USING fts5 (
+        content, content='messages', content_rowid='id', tokenize='trigram'
+    );
+    INSERT INTO messages_tri (rowid, content) SELECT id, content || '  ' FROM messages;
+    CREATE VIRTUAL TABLE messages_tri_terms USING fts5vocab (messages_tri, 'row');
+    CREATE TRIGGER messages_tri_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_tri (rowid, content) VALUES (new.id, new.content || '  ');
+    END;
+    CREATE TRIGGER messages_tri_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_tri (messages_tri, rowid, content)
+            VALUES ('delete', old.id, old.content || '  ');
+    END;
+    CREATE TRIGGER messages_tri_au AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_tri (messages_tri, rowid, content)
+            VALUES ('delete', old.id, old.content || '  ');
+        INSERT INTO messages_tri (rowid, content) VALUES (new.id, new.content || '  ');
+    END;
+    """,
 )
 """Schema migrations; ``PRAGMA user_version`` counts those applied."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,23 +126,3 @@ def from_document(data: Any, where: str) -> Conversation:
         settings=_field(data, "settings", (dict,), where),
         messages=tuple(messages),
     )
-
-
-def snippet(text: str, words: Sequence[str], width: int = 12) -> str:
-    """About ``width`` words of ``text`` around the first match, matches marked ``[like this]``.
-
-    A word matches when it shares its stem with one of ``words`` (case-insensitive); the
-    stem is approximated by the first five letters, enough to mark "rivers" for "river".
-    """
-    prefixes = tuple(w.lower()[:5] for w in words)
-    tokens = text.split()
-
-    def hit(token: str) -> bool:
-        return token.strip(".,;:!?()[]{}\"'`*_").lower().startswith(prefixes)
-
-    first = next((i for i, token in enumerate(tokens) if hit(token)), 0)
-    start = max(0, first - width // 3)
-    shown = [f"[{t}]" if hit(t) else t for t in tokens[start : start + width]]
-    prefix = "… " if start > 0 else ""
-    suffix = " …" if start + width < len(tokens) else ""
-    return prefix + " ".join(shown) + suffix

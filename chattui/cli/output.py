@@ -221,5 +221,6 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
 
     table = Table(*headers, box=None, header_style="bold")
     for row in rows:
-        table.add_row(*(Text(printable(cell), no_wrap=i == 0) for i, cell in enumerate(row)))
+        # One line per row: Rich cuts a long cell by display width with an ellipsis.
+        table.add_row(*(Text(printable(cell), no_wrap=True, overflow="ellipsis") for cell in row))
     Console().print(table)

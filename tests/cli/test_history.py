@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import sqlite3
 import subprocess
@@ -260,3 +261,21 @@ def test_corrupt_database_is_one_line_and_kept(chattui_home: Path, scripted_mode
 @pytest.mark.parametrize("args", [("history", "show"), ("history", "rename", "x")])
 def test_history_usage_errors(args: tuple[str, ...]) -> None:
     assert run(*args).code == 2
+
+
+def test_history_list_on_a_terminal_cuts_chinese_titles_by_width(chattui_home: Path) -> None:
+    from chattui.conversation import Message, Role
+    from chattui.text_width import cells
+    from tests.cli.conftest import run_on_tty
+
+    store = ConversationStore(database(chattui_home))
+    title = "请用三句话解释什么是Transformer模型中的自注意力机制并给出公式和例子" * 2
+    cid = store.create(title=title, model_id="smollm2-135m", system_prompt=None)
+    store.add_message(cid, Message(Role.USER, title))
+    store.close()
+    result = run_on_tty("history", "list", columns=60)
+    assert result.code == 0, result.stderr
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # styles take no cells
+    lines = [line for line in plain.splitlines() if line.strip()]
+    assert any("请用三句话" in line and "…" in line for line in lines), lines
+    assert all(cells(line.rstrip()) <= 60 for line in lines), lines

@@ -462,3 +462,28 @@ async def test_ctrl_s_exports_and_clear_keeps_settings(
         await send(pilot, "/new")
         assert chat.host.session.system_prompt is None
         assert chat.host.session.options.temperature != 0.4
+
+
+async def test_sidebar_finds_chinese_words_inside_sentences(app_factory: AppFactory) -> None:
+    chinese = "ChatGPT的核心技术是基于GPT架构的Transformer模型，它使用了自注意力机制。"
+    app = app_factory(replies=[chinese, "A plain answer."])
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "介绍一下ChatGPT")
+        await pilot.press("ctrl+n")
+        await send(pilot, "something else")
+        from textual.widgets import OptionList
+
+        options = chat.query_one("#chats", OptionList)
+        for query, expected in (("自注意力", 1), ("微", 0), ("Transformer", 1), ("注意力机制", 1)):
+            chat.query_one("#filter", Input).value = query
+
+            def listed(count: int = expected) -> bool:
+                return options.option_count == count
+
+            await until(pilot, listed, f"{expected} hit(s) for {query}")
+        await until(
+            pilot,
+            lambda: "[注意力机制]" in str(options.get_option_at_index(0).prompt),
+            "the match marked in the snippet",
+        )

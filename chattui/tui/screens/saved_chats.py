@@ -140,10 +140,14 @@ class SavedChats(Screen[None]):
 
     # Sidebar -----------------------------------------------------------------------------
 
-    def refresh_sidebar(self, query: str = "") -> None:
-        """Refill the sidebar from the store (newest first, or search results) in a worker."""
+    def refresh_sidebar(self) -> None:
+        """Refill the sidebar from the store in a worker.
+
+        It lists the newest chats, or what the filter box finds: the filter the user typed stays
+        in force as chats change.
+        """
         if self.services.store is not None:
-            self._list_chats(query)
+            self._list_chats(self.query_one(Sidebar).filter_text)
 
     @work(thread=True, exclusive=True, group="sidebar")
     def _list_chats(self, query: str) -> None:
@@ -166,7 +170,7 @@ class SavedChats(Screen[None]):
     @on(Sidebar.FilterChanged)
     def on_filter(self, event: Sidebar.FilterChanged) -> None:
         """Search as the user types."""
-        self.refresh_sidebar(event.query)
+        self.refresh_sidebar()
 
     @on(Sidebar.Opened)
     def on_open(self, event: Sidebar.Opened) -> None:

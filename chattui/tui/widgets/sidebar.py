@@ -53,6 +53,11 @@ class Sidebar(Vertical):
             label.append("\n" + printable(entry.detail), style="dim")
             chats.add_option(Option(label, id=entry.id))
 
+    @property
+    def filter_text(self) -> str:
+        """What the filter box holds."""
+        return self.query_one("#filter", Input).value
+
     def selected(self) -> str | None:
         """Id of the highlighted conversation."""
         chats = self.query_one(OptionList)
