@@ -86,7 +86,9 @@ def show(conversation_id: IdArgument, as_json: JsonFlag = False) -> None:
         from rich.console import Console
         from rich.markdown import Markdown
 
-        Console().print(Markdown(printable(text)))
+        from chattui.formulas import formulas_to_text
+
+        Console().print(Markdown(printable(formulas_to_text(text))))
     else:
         sys.stdout.write(text)
 

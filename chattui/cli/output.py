@@ -12,6 +12,7 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from chattui.formulas import formulas_to_text
 from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import json_safe, printable
 
@@ -105,7 +106,7 @@ class MarkdownWriter:
     def _markdown(self, text: str) -> Any:
         from rich.markdown import Markdown
 
-        return Markdown(printable(text), code_theme=self.code_theme)
+        return Markdown(printable(formulas_to_text(text)), code_theme=self.code_theme)
 
     def write(self, piece: str) -> None:
         """Add a piece; print settled blocks and redraw the rest at most 15 times a second."""

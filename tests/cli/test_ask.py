@@ -335,3 +335,12 @@ def test_verbose_shows_the_cause(chattui_home: Path, scripted_models: Path) -> N
     assert plain.code == 1 and plain.stderr.count("\n") == 1
     verbose = run("ask", "-m", "echo", "hi", "--verbose")
     assert verbose.code == 1 and "caused by sqlite3.DatabaseError" in verbose.stderr
+
+
+def test_formulas_on_a_terminal_latex_in_a_pipe(scripted_models: Path) -> None:
+    formula = r"Attention is $\text{softmax}(\frac{QK^T}{\sqrt{d_k}})V$."
+    shown = run_on_tty("ask", "-m", "echo", formula)
+    assert shown.code == 0, shown.stderr
+    assert "√" in shown.stdout and "\\frac" not in shown.stdout
+    piped = run("ask", "-m", "echo", formula)
+    assert piped.stdout == formula + "\n"

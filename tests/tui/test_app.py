@@ -138,9 +138,14 @@ async def test_a_streaming_paragraph_grows_on_screen(app_factory: AppFactory) ->
         assert prompt.cursor_blink  # ... and back afterwards
         reply = chat.query_one(Transcript).replies()[-1]
         assert reply.source == text
+        await pilot.pause()  # the reply has ended: let the last layout run
         last = reply.query(MarkdownParagraph).last()
-        size = last.content_size
-        assert last.size.height == last.get_content_height(size, size, size.width) > 5
+
+        def laid_out() -> bool:
+            size = last.content_size
+            return last.size.height == last.get_content_height(size, size, size.width) > 5
+
+        await until(pilot, laid_out, "the finished paragraph laid out to its full height")
 
 
 async def test_escape_stops_and_keeps_partial(app_factory: AppFactory) -> None:
@@ -487,3 +492,16 @@ async def test_sidebar_finds_chinese_words_inside_sentences(app_factory: AppFact
             lambda: "[注意力机制]" in str(options.get_option_at_index(0).prompt),
             "the match marked in the snippet",
         )
+
+
+async def test_formulas_read_as_text_and_are_saved_as_written(app_factory: AppFactory) -> None:
+    formula = r"$\text{softmax}(\frac{QK^T}{\sqrt{d_k}})V$"
+    latex = f"Self-attention computes {formula} for each head.\n\nCode stays: `$x$`."
+    app = app_factory(replies=[latex])
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "什么是自注意力？")
+        reply = chat.query_one(Transcript).replies()[-1]
+        assert "√" in reply.source and "ᵀ" in reply.source and "\\frac" not in reply.source
+        assert "`$x$`" in reply.source
+        assert reply.text == latex and stored(app)[1].content == latex

@@ -16,6 +16,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
 from chattui.conversation import Message, Role
+from chattui.formulas import formulas_to_text
 from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import printable
 
@@ -140,7 +141,7 @@ class Reply(Vertical):
         self.text = text
         """The whole reply, as the model wrote it."""
         self.border_subtitle = note
-        self._body = _Body(printable(text), parser_factory=_parser)
+        self._body = _Body(_shown(text), parser_factory=_parser)
         self._tail = _Tail(classes="tail")
         self._tail.display = False
         self._streamed = text
@@ -166,16 +167,16 @@ class Reply(Vertical):
         if cut:
             self._settled += cut
             self._tail.release()  # the finished block is mounted: the screen is laid out
-            await self._body.append(printable(tail[:cut]))
+            await self._body.append(_shown(tail[:cut]))
             tail = tail[cut:]
         self._tail.show(tail.rstrip("\n"))
 
     async def finish(self, text: str, note: str) -> None:
         """The reply ended as ``text``: show it all as Markdown, with ``note`` under it."""
         if text.startswith(self._streamed[: self._settled]) and self._settled:
-            await self._body.append(printable(text[self._settled :]))
+            await self._body.append(_shown(text[self._settled :]))
         else:
-            await self._body.update(printable(text))
+            await self._body.update(_shown(text))
         self._streamed, self._settled = text, len(text)
         self._tail.show("")
         self.text = text
@@ -245,6 +246,11 @@ class Transcript(VerticalScroll):
     def users(self) -> list[UserMessage]:
         """The user message widgets in order."""
         return list(self.query(UserMessage))
+
+
+def _shown(markdown: str) -> str:
+    """Model text as a reply shows it: formulas as Unicode, nothing a terminal would obey."""
+    return printable(formulas_to_text(markdown))
 
 
 def note_for(message: Message) -> str:
