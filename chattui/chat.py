@@ -94,6 +94,7 @@ class ChatSession:
         system_prompt: str | None = None,
         store: ConversationStore | None = None,
         conversation: Conversation | None = None,
+        role: str | None = None,
     ) -> None:
         """Start a new conversation, or continue ``conversation``.
 
@@ -104,6 +105,7 @@ class ChatSession:
             system_prompt: System prompt; for a continued chat None keeps the saved one.
             store: Where to save; None keeps the chat out of the store.
             conversation: A saved conversation to continue.
+            role: The role the chat follows (saved with it); a continued chat keeps its own.
         """
         self.engine = engine
         self.model = model
@@ -112,6 +114,9 @@ class ChatSession:
         self.cid = conversation.id if conversation else None
         saved_prompt = conversation.system_prompt if conversation else None
         self.system_prompt = system_prompt if system_prompt is not None else saved_prompt
+        saved_role = conversation.settings.get("role") if conversation else None
+        self.role = role if role is not None else (str(saved_role) if saved_role else None)
+        """Name of the role the chat follows, if any."""
         self.history: list[Message] = list(conversation.messages) if conversation else []
         self._row_ids: list[int | None] = (
             list(store.message_ids(conversation.id))
@@ -238,7 +243,9 @@ class ChatSession:
         self, options: GenerationOptions | None = None, seed: int | None = None
     ) -> dict[str, Any]:
         chosen = self.options if options is None else options
-        settings = {k: v for k, v in asdict(chosen).items() if v is not None}
+        settings: dict[str, Any] = {k: v for k, v in asdict(chosen).items() if v is not None}
+        if self.role is not None:
+            settings["role"] = self.role
         if seed is not None:
             settings["seed"] = seed
         return settings

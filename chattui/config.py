@@ -36,6 +36,8 @@ class Config:
     """Textual theme of the TUI."""
     save_history: bool = True
     """Whether chats are saved to the conversation store."""
+    language: str = "auto"
+    """Wording of the shipped roles: "en", "zh", or "auto" (from the locale)."""
 
 
 def _limit_checker(limit: Limit) -> Callable[[object], object]:
@@ -46,6 +48,12 @@ def _string(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("a string in quotes")
     return value
+
+
+def _language(value: object) -> str:
+    if value not in ("auto", "en", "zh"):
+        raise ValueError('"auto", "en" or "zh"')
+    return str(value)
 
 
 def _boolean(value: object) -> bool:
@@ -62,6 +70,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "gpu_layers": _limit_checker(Limit(int, -1, 100_000)),
     "theme": _string,
     "save_history": _boolean,
+    "language": _language,
     **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""
@@ -119,9 +128,20 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read file: {error.strerror}") from None
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+    return read_toml_text(text, path)
+
+
+def read_toml_text(text: str, path: Path) -> dict[str, Any]:
+    """Parse TOML read from ``path`` (or a part of it), reporting a problem as one line.
+
+    Raises:
+        ConfigError: The text is not valid TOML.
+    """
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
 

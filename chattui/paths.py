@@ -47,6 +47,11 @@ class Paths:
         return self.data_dir / "models"
 
     @property
+    def roles_dir(self) -> Path:
+        """The user's roles (Markdown files), over the shipped ones."""
+        return self.config_dir / "roles"
+
+    @property
     def log_file(self) -> Path:
         """Where the app writes unexpected errors and, with --verbose, llama.cpp's log."""
         return self.cache_dir / "chattui.log"
@@ -60,6 +65,7 @@ class Paths:
             "database": str(self.database),
             "models": str(self.models_dir),
             "cache": str(self.cache_dir),
+            "roles": str(self.roles_dir),
             "log": str(self.log_file),
         }
 

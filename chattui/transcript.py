@@ -41,9 +41,11 @@ def _heading(message: Message) -> str:
 def to_markdown(conversation: Conversation) -> str:
     """The conversation as a Markdown document."""
     lines = [f"# {conversation.title}", ""]
+    role = conversation.settings.get("role")
     lines.append(
         f"*{conversation.id} · {conversation.model_id or 'no model'} · "
-        f"{conversation.created_at[:16].replace('T', ' ')} UTC*"
+        + (f"role {role} · " if role else "")
+        + f"{conversation.created_at[:16].replace('T', ' ')} UTC*"
     )
     lines.append("")
     if conversation.system_prompt:

@@ -40,6 +40,23 @@ SystemOption = Annotated[
 VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's log on stderr.")]
 
 
+def _complete_role(incomplete: str) -> list[str]:
+    from chattui.cli.roles import complete_role
+
+    return complete_role(incomplete)
+
+
+RoleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--role",
+        "-r",
+        help="A role: translate, qa, write, summarize, explain, or yours (chattui roles list).",
+        autocompletion=_complete_role,
+    ),
+]
+
+
 def _version(value: bool) -> None:
     if value:
         echo(f"chattui {__version__}")
@@ -60,6 +77,7 @@ def root(
     ctx: typer.Context,
     model: ModelOption = None,
     system: SystemOption = None,
+    role: RoleOption = None,
     verbose: VerboseOption = False,
     continue_latest: Annotated[
         bool, typer.Option("--continue", "-c", help="Reopen the most recent conversation.")
@@ -74,12 +92,22 @@ def root(
         return
     if sys.stdin is None or not sys.stdin.isatty():
         _ask(
-            AskRequest(model=model, system=system, verbose=verbose, continue_latest=continue_latest)
+            AskRequest(
+                model=model,
+                system=system,
+                role=role,
+                verbose=verbose,
+                continue_latest=continue_latest,
+            )
         )
     from chattui.cli.tui import run_tui
 
     code = run_tui(
-        model=model, continue_latest=continue_latest, system_prompt=system, verbose=verbose
+        model=model,
+        continue_latest=continue_latest,
+        system_prompt=system,
+        role=role,
+        verbose=verbose,
     )
     if code is not None:
         raise typer.Exit(code)
@@ -92,6 +120,7 @@ def ask(
     ] = None,
     model: ModelOption = None,
     system: SystemOption = None,
+    role: RoleOption = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
     top_p: Annotated[float | None, typer.Option(help="Nucleus sampling threshold.")] = None,
     top_k: Annotated[int | None, typer.Option(help="Keep only the k likeliest tokens.")] = None,
@@ -150,6 +179,7 @@ def ask(
         prompt=" ".join(prompt or []),
         model=model,
         system=system,
+        role=role,
         sampling=Sampling.from_mapping({k: v for k, v in checked.items() if v is not None}),
         n_ctx=int(n) if (n := _checked("--ctx", context_size, CTX_LIMIT)) is not None else None,
         as_json=as_json,
@@ -166,9 +196,11 @@ def ask(
 def _subcommands() -> None:
     from chattui.cli.history import history_app
     from chattui.cli.models import models_app
+    from chattui.cli.roles import roles_app
 
     app.add_typer(history_app, name="history")
     app.add_typer(models_app, name="models")
+    app.add_typer(roles_app, name="roles")
 
 
 _subcommands()

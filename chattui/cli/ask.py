@@ -23,6 +23,7 @@ from chattui.cli.output import (
 from chattui.config import Config, load_config
 from chattui.errors import ConversationNotFoundError, UsageError
 from chattui.paths import resolve_paths
+from chattui.roles import find_role, load_roles, role_language
 from chattui.sampling import Sampling
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class AskRequest:
     """The prompt words joined (may be empty when stdin carries the prompt)."""
     model: str | None = None
     system: str | None = None
+    role: str | None = None
+    """A role's name: its system prompt, sampling, model and input template."""
     sampling: Sampling = field(default_factory=Sampling)
     n_ctx: int | None = None
     as_json: bool = False
@@ -150,10 +153,21 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         else:
             raise ConversationNotFoundError("there is no saved conversation to continue yet")
         conversation = store.get(cid)
+    role = None
+    if request.role is not None:
+        roles = load_roles(paths.roles_dir, role_language(config.language))
+        role = find_role(roles, request.role)
+        prompt = role.apply(prompt)
     saved_model = conversation.model_id if conversation else None
-    model = catalog.choose(request.model, saved_model, os.environ.get(MODEL_ENV), config.model)
-    options = request.sampling.over(config.sampling.over(model.spec.sampling)).resolve()
+    asked = request.model or (role.model if role else None)
+    model = catalog.choose(asked, saved_model, os.environ.get(MODEL_ENV), config.model)
+    defaults = config.sampling.over(model.spec.sampling)
+    if role is not None:
+        defaults = role.sampling.over(defaults)
+    options = request.sampling.over(defaults).resolve()
     system = request.system
+    if system is None and role is not None:
+        system = role.system_prompt
     if system is None and conversation is None:
         system = config.system_prompt
     engine = _open(model, request, config)
@@ -165,6 +179,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             system_prompt=system,
             store=None if request.no_save else store,
             conversation=conversation,
+            role=role.name if role else None,
         )
         turn = session.send(prompt)  # a prompt too long for the context stops here, unsaved
         with signals.stopping(turn.stop) as received:  # Ctrl+C, SIGTERM, SIGHUP

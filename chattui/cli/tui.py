@@ -13,6 +13,7 @@ def run_tui(
     model: str | None,
     continue_latest: bool,
     system_prompt: str | None = None,
+    role: str | None = None,
     verbose: bool = False,
 ) -> int | None:
     """Open the chat app.
@@ -37,6 +38,7 @@ def run_tui(
         model=model,
         continue_latest=continue_latest,
         system_prompt=system_prompt,
+        role=role,
         verbose=verbose,
     )
     try:

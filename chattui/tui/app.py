@@ -49,6 +49,7 @@ class ChatApp(ErrorBoundary, App[None]):
         model: str | None = None,
         continue_latest: bool = False,
         system_prompt: str | None = None,
+        role: str | None = None,
         verbose: bool = False,
     ) -> None:
         """Create the app.
@@ -57,7 +58,8 @@ class ChatApp(ErrorBoundary, App[None]):
             services: Config, catalog, store and the engine factory.
             model: Model to start with (id, alias or path).
             continue_latest: Reopen the most recent conversation.
-            system_prompt: System prompt for the chat, instead of the config's.
+            system_prompt: System prompt for the chat, instead of the config's (or the role's).
+            role: Name of a role for the chat.
             verbose: Write llama.cpp's log to the log file.
         """
         super().__init__()
@@ -65,6 +67,7 @@ class ChatApp(ErrorBoundary, App[None]):
         self.start_model = model
         self.continue_latest = continue_latest
         self.system_prompt = system_prompt
+        self.role = role
         self.verbose = verbose
         self.terminated_by: int | None = None
         """The signal (SIGTERM, SIGHUP) that ended the app, if one did."""
@@ -87,6 +90,14 @@ class ChatApp(ErrorBoundary, App[None]):
                     f"{binding.description} ({key})",
                     partial(self.call_later, screen.run_action, binding.action),
                 )
+            try:
+                roles = self.services.roles()
+            except ChattuiError:
+                roles = {}
+            for name, role in sorted(roles.items()):
+                yield SystemCommand(
+                    f"Role: {name}", role.description, partial(screen.slash_role, name)
+                )
 
     def on_mount(self) -> None:
         """Show the chat, follow theme changes, and quit cleanly on SIGTERM and SIGHUP."""
@@ -101,6 +112,7 @@ class ChatApp(ErrorBoundary, App[None]):
                 self.start_model,
                 self.continue_latest,
                 system_prompt=self.system_prompt,
+                role=self.role,
                 verbose=self.verbose,
             )
         )

@@ -113,6 +113,8 @@ class ModelHost(ErrorBoundary, Widget):
         """Sampling for the next reply (the screen sets it)."""
         self.system_prompt: str | None = None
         """System prompt of a chat started before the model is loaded."""
+        self.role: str | None = None
+        """Name of the role new chats follow (saved with them)."""
         self._conversation: Conversation | None = None
         self._generation = 0
         """Counts load requests: only the newest one's engine is kept."""
@@ -222,7 +224,14 @@ class ModelHost(ErrorBoundary, Widget):
             system_prompt=system_prompt,
             store=self.services.store,
             conversation=conversation,
+            role=self.role if conversation is None else None,
         )
+
+    def set_role(self, name: str | None) -> None:
+        """The role the open chat (and new ones) follow."""
+        self.role = name
+        if self.session is not None:
+            self.session.role = name
 
     def set_options(self, options: GenerationOptions) -> None:
         """Sampling for the next reply (one in flight keeps its own)."""

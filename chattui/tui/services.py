@@ -12,6 +12,7 @@ from chattui.config import Config
 from chattui.conversation import Conversation
 from chattui.engine.base import Engine, EngineSettings
 from chattui.paths import Paths
+from chattui.roles import RoleProfile, load_roles, role_language
 from chattui.store import ConversationStore
 
 if TYPE_CHECKING:
@@ -36,6 +37,14 @@ class Services:
         """
         saved = conversation.model_id if conversation else None
         return self.catalog.choose(name, saved, os.environ.get(MODEL_ENV), self.config.model)
+
+    def roles(self) -> dict[str, RoleProfile]:
+        """Every role: shipped ones in the configured language, the user's over them.
+
+        Raises:
+            ConfigError: A role file is malformed.
+        """
+        return load_roles(self.paths.roles_dir, role_language(self.config.language))
 
     def save_defaults(self, settings: Settings) -> None:
         """Write the settings panel's values to config.toml (comments kept)."""

@@ -30,6 +30,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/model", "NAME", "switch model (id, alias or .gguf path)", "slash_model"),
     SlashCommand("/system", "TEXT", "set the system prompt (empty clears it)", "slash_system"),
     SlashCommand("/temp", "VALUE", "set the temperature", "slash_temp"),
+    SlashCommand("/role", "[NAME]", "follow a role (translate, qa, write…)", "slash_role"),
     SlashCommand("/export", "[FILE]", "save the chat as Markdown", "slash_export"),
     SlashCommand("/help", "", "show keys and commands", "slash_help"),
 )

@@ -344,3 +344,57 @@ def test_formulas_on_a_terminal_latex_in_a_pipe(scripted_models: Path) -> None:
     assert "√" in shown.stdout and "\\frac" not in shown.stdout
     piped = run("ask", "-m", "echo", formula)
     assert piped.stdout == formula + "\n"
+
+
+def test_a_role_in_ask_and_in_a_pipe(scripted_models: Path, chattui_home: Path) -> None:
+    # The echo model answers with the message it got: the role's input template shows.
+    result = run("ask", "-m", "echo", "-r", "translate", "你好，世界")
+    assert result.code == 0, result.stderr
+    assert (
+        result.stdout.startswith("Translate the following text.") and "你好，世界" in result.stdout
+    )
+    piped = run("ask", "-m", "echo", "-r", "summarize", stdin=b"line one\nline two\n")
+    assert piped.stdout.startswith("Summarize the following text.\n\nline one\nline two")
+    shown = run("history", "show", run("history", "list").stdout.split()[0])
+    assert "role summarize" in shown.stdout
+    unknown = run("ask", "-m", "echo", "-r", "poet", "hi")
+    assert unknown.code != 0 and unknown.stderr.count("\n") == 1
+    assert "unknown role 'poet'" in unknown.stderr
+
+
+def test_roles_list_show_edit(chattui_home: Path) -> None:
+    listed = run("roles", "list")
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == [
+        "explain",
+        "qa",
+        "summarize",
+        "translate",
+        "write",
+    ]
+    chinese = run("roles", "list", env={"LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""})
+    assert "翻译" in chinese.stdout
+    assert "{input}" in run("roles", "show", "translate").stdout
+    edited = run("roles", "edit", "qa", env={"EDITOR": "true"})
+    copy = chattui_home / "config" / "roles" / "qa.md"
+    assert edited.code == 0 and copy.exists()
+    copy.write_text("+++\ntemperature = 7\n+++\nbody\n")
+    broken = run("roles", "list")
+    assert broken.code != 0 and str(copy) in broken.stderr and "temperature" in broken.stderr
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_shipped_role_runs_on_the_demo_model(language: str) -> None:
+    roles = ("translate", "qa", "write", "summarize", "explain")
+    for role in roles:
+        result = run(
+            "ask",
+            "-r",
+            role,
+            "Transformer 模型",
+            "--max-tokens",
+            "4",
+            "--no-save",
+            env={"LANG": f"{language}.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""},
+        )
+        assert result.code == 0, (role, result.stderr)
+        assert result.stdout.strip(), role

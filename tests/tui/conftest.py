@@ -94,6 +94,7 @@ def app_factory(chattui_home: Path) -> Iterator[AppFactory]:
         model: str | None = None,
         continue_latest: bool = False,
         system_prompt: str | None = None,
+        role: str | None = None,
         verbose: bool = False,
         **kwargs: Any,
     ) -> ChatApp:
@@ -102,6 +103,7 @@ def app_factory(chattui_home: Path) -> Iterator[AppFactory]:
             model=model,
             continue_latest=continue_latest,
             system_prompt=system_prompt,
+            role=role,
             verbose=verbose,
         )
         built.append(app)

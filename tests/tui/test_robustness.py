@@ -18,7 +18,7 @@ from chattui.tui.screens.dialogs import ErrorScreen
 from chattui.tui.screens.settings import SettingsScreen
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.status import State, StatusBar
-from chattui.tui.widgets.transcript import Transcript, Welcome
+from chattui.tui.widgets.transcript import Notice, Transcript, Welcome
 from tests.tui.conftest import SCRIPTED, AppFactory
 from tests.tui.test_app import finished, notified, ready, screen, send, stored, streamed, until
 
@@ -303,3 +303,25 @@ async def test_status_bar_is_live_while_a_reply_streams(app_factory: AppFactory)
         )
         await pilot.press("escape")
         await finished(pilot)
+
+
+async def test_roles_in_the_app(app_factory: AppFactory) -> None:
+    app = app_factory(role="explain")
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        roles = app.services.roles()
+        session = chat.host.session
+        assert session is not None and session.system_prompt == roles["explain"].system_prompt
+        assert chat.host.options.temperature == 0.5
+        await send(pilot, "what is self-attention?")
+        store = app.services.store
+        assert store is not None and store.get(session.cid or "").settings["role"] == "explain"
+        await send(pilot, "/role translate")
+        assert session.system_prompt == roles["translate"].system_prompt
+        assert chat.host.options.temperature == 0.2
+        await send(pilot, "/role")
+        assert any("summarize:" in str(n.render()) for n in chat.query(Notice))
+        await send(pilot, "/role poet")
+        assert notified(app, "unknown role 'poet'")
+        titles = {command.title for command in app.get_system_commands(chat)}
+        assert {"Role: translate", "Role: explain"} <= titles

@@ -86,6 +86,7 @@ def test_paths_follow_chattui_home(tmp_path: Path) -> None:
         "database",
         "models",
         "cache",
+        "roles",
         "log",
     }
 

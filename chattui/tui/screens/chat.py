@@ -22,6 +22,7 @@ from chattui.chat import ChatSession
 from chattui.conversation import Conversation, Role
 from chattui.engine.base import EngineSettings
 from chattui.errors import ChattuiError
+from chattui.roles import RoleProfile, find_role
 from chattui.sampling import SAMPLING_LIMITS, GenerationOptions, Sampling, check_sampling
 from chattui.tui import slash
 from chattui.tui.boundary import ErrorBoundary
@@ -66,6 +67,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
         continue_latest: bool,
         *,
         system_prompt: str | None = None,
+        role: str | None = None,
         verbose: bool = False,
     ) -> None:
         """Create the screen; the model loads once it is mounted.
@@ -75,6 +77,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
             model_name: Model to start with (id, alias or path), or None for the default.
             continue_latest: Reopen the most recent conversation.
             system_prompt: System prompt for the chat (``-s``), instead of the config's.
+            role: A role for the chat (``-r``): its system prompt, sampling and model.
             verbose: Write llama.cpp's log to the log file.
         """
         super().__init__()
@@ -96,6 +99,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
         self.context_size: int | None = config.context_size
         self.system_prompt = system_prompt if system_prompt is not None else config.system_prompt
         self._given_system = system_prompt
+        self._start_role = role
         self.editing = False
         """Whether the prompt holds the last message, to be sent in its place."""
         self.view = ReplyView(Transcript(id="transcript"), self._progress)
@@ -122,9 +126,13 @@ class ChatScreen(ErrorBoundary, SavedChats):
         store = self.services.store
         if self.continue_latest and store is not None and (latest := store.latest_id()):
             conversation = store.get(latest)
+        model_name = self.model_name
+        if self._start_role is not None:
+            role = self._follow(self._start_role)
+            model_name = model_name or (role.model if role else None)
         self._show_chat(conversation)
         try:
-            model = self.services.choose_model(self.model_name, conversation)
+            model = self.services.choose_model(model_name, conversation)
         except ChattuiError as error:
             self._no_model(str(error))
             return
@@ -284,6 +292,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
             return
         self.overrides = Sampling()
         self.system_prompt = self.services.config.system_prompt
+        self.host.set_role(None)
         self._show_chat(None)
 
     def open_saved(self, conversation: Conversation) -> None:
@@ -431,6 +440,39 @@ class ChatScreen(ErrorBoundary, SavedChats):
         self.overrides = replace(self.overrides, temperature=value)
         self.host.set_options(self._options())
         self.notify(f"Temperature {value}.")
+
+    def slash_role(self, name: str) -> None:
+        """/role NAME: follow a role from the next reply on; /role alone lists them."""
+        if not name:
+            try:
+                roles = self.services.roles()
+            except ChattuiError as error:
+                self.notify(str(error), severity="error")
+                return
+            listed = "\n".join(
+                f"{r.name}: {r.description}" for r in sorted(roles.values(), key=lambda r: r.name)
+            )
+            self.query_one(Transcript).mount(Notice(f"Roles (/role NAME follows one):\n{listed}"))
+            self.query_one(Transcript).anchor()
+            return
+        role = self._follow(name)
+        if role is not None:
+            self.host.set_options(self._options())
+            self.notify(f"Role {role.name}: {role.description}")
+            self.host.measure()
+
+    def _follow(self, name: str) -> RoleProfile | None:
+        """Take a role's system prompt and sampling (a -s prompt still wins); None if unknown."""
+        try:
+            role = find_role(self.services.roles(), name)
+        except ChattuiError as error:
+            self.notify(str(error), severity="error")
+            return None
+        self.system_prompt = self._given_system or role.system_prompt
+        self.host.set_system_prompt(self.system_prompt)
+        self.overrides = role.sampling
+        self.host.set_role(role.name)
+        return role
 
     def slash_export(self, target: str) -> None:
         """/export [FILE]: save the chat as Markdown."""
