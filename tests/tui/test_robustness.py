@@ -325,3 +325,29 @@ async def test_roles_in_the_app(app_factory: AppFactory) -> None:
         assert notified(app, "unknown role 'poet'")
         titles = {command.title for command in app.get_system_commands(chat)}
         assert {"Role: translate", "Role: explain"} <= titles
+
+
+async def test_the_settings_panel_picks_a_role(app_factory: AppFactory) -> None:
+    app = app_factory()
+    async with app.run_test(size=(100, 50)) as pilot:
+        chat = await ready(pilot)
+        await pilot.press("ctrl+o")
+        panel = app.screen
+        assert isinstance(panel, SettingsScreen)
+        from textual.widgets import Select
+
+        panel.query_one("#role", Select).value = "summarize"
+        panel.action_apply()
+        await until(pilot, lambda: chat.host.role == "summarize", "the role")
+        session = chat.host.session
+        assert session is not None and session.role == "summarize"
+        assert session.system_prompt == app.services.roles()["summarize"].system_prompt
+        assert chat.host.options.temperature == 0.3
+        await pilot.press("ctrl+o")
+        panel = app.screen
+        assert isinstance(panel, SettingsScreen)
+        assert panel.query_one("#role", Select).value == "summarize"
+        panel.query_one("#role", Select).value = ""
+        panel.action_apply()
+        await until(pilot, lambda: chat.host.role is None, "no role")
+        assert session.role is None and chat.host.options.temperature != 0.3

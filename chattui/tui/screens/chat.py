@@ -366,19 +366,37 @@ class ChatScreen(ErrorBoundary, SavedChats):
             system_prompt=(session.system_prompt if session else self.system_prompt) or "",
             sampling={name: getattr(options, name) for name in FIELDS},
             context_size=self.context_size,
+            role=self.host.role or "",
         )
         catalog = self.services.catalog
         models = [(s.id, s.name, catalog.is_installed(s)) for s in catalog]
         if model is not None and current.model not in {m[0] for m in models}:
             models.insert(0, (current.model, f"{model.spec.name} (file)", True))
-        self.app.push_screen(SettingsScreen(current, models), self._apply_settings)
+        try:
+            roles = [(r.name, r.description) for r in self.services.roles().values()]
+        except ChattuiError as error:
+            self.notify(str(error), severity="error")
+            roles = []
+        panel = SettingsScreen(current, models, sorted(roles))
+        self.app.push_screen(panel, lambda chosen: self._apply_settings(current, chosen))
 
-    def _apply_settings(self, settings: Settings | None) -> None:
+    def _apply_settings(self, before: Settings, settings: Settings | None) -> None:
         if settings is None:
             return
-        self.overrides = Sampling(**settings.sampling)  # type: ignore[arg-type]
-        self.system_prompt = settings.system_prompt
-        self.host.set_system_prompt(settings.system_prompt or None)
+        edited = {k: v for k, v in settings.sampling.items() if v != before.sampling.get(k)}
+        prompt = settings.system_prompt
+        if settings.role != before.role:  # the new role's prompt and sampling, unless edited
+            role = self._follow(settings.role) if settings.role else None
+            if role is None:  # no role: back to the defaults
+                self.host.set_role(None)
+                self.overrides = Sampling()
+            elif prompt == before.system_prompt:
+                prompt = role.system_prompt
+            self.overrides = Sampling(**edited).over(self.overrides)  # type: ignore[arg-type]
+        else:
+            self.overrides = Sampling(**settings.sampling)  # type: ignore[arg-type]
+        self.system_prompt = prompt
+        self.host.set_system_prompt(prompt or None)
         self.host.set_options(self._options())
         reload = settings.context_size != self.context_size
         self.context_size = settings.context_size

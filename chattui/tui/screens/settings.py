@@ -31,6 +31,8 @@ class Settings:
     sampling: dict[str, int | float | None]
     """Each of FIELDS; None means "default"."""
     context_size: int | None
+    role: str = ""
+    """Name of the role the chat follows ("" for none)."""
     save_as_default: bool = False
 
 
@@ -42,11 +44,17 @@ class SettingsScreen(ModalScreen[Settings | None]):
         Binding("ctrl+s", "apply", "Apply"),
     ]
 
-    def __init__(self, current: Settings, models: list[tuple[str, str, bool]]) -> None:
-        """Edit ``current``; ``models`` are (id, name, installed) for the model picker."""
+    def __init__(
+        self,
+        current: Settings,
+        models: list[tuple[str, str, bool]],
+        roles: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Edit ``current``; ``models`` are (id, name, installed), ``roles`` (name, description)."""
         super().__init__()
         self.current = current
         self.models = models
+        self.roles = roles or []
 
     def compose(self) -> ComposeResult:
         """One row per setting."""
@@ -57,6 +65,10 @@ class SettingsScreen(ModalScreen[Settings | None]):
         with VerticalScroll(classes="dialog settings"):
             yield Label("Model")
             yield Select(choices, value=self.current.model, allow_blank=False, id="model")
+            yield Label("Role")
+            role_choices = [("none", ""), *((f"{n}: {d}", n) for n, d in self.roles)]
+            role = self.current.role if self.current.role in {n for _, n in role_choices} else ""
+            yield Select(role_choices, value=role, allow_blank=False, id="role")
             yield Label("System prompt")
             yield TextArea(self.current.system_prompt, id="system_prompt")
             for name in FIELDS:
@@ -120,6 +132,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 system_prompt=self.query_one("#system_prompt", TextArea).text,
                 sampling={name: value for name, (value, _) in parsed.items()},
                 context_size=int(context) if context is not None else None,
+                role=str(self.query_one("#role", Select).value),
                 save_as_default=self.query_one("#save_as_default", Checkbox).value,
             )
         )
