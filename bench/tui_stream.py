@@ -82,7 +82,7 @@ async def in_app(engine: LlamaEngine, home: Path) -> AppRun:
 
     from chattui.tui.app import ChatApp
     from chattui.tui.screens.chat import ChatScreen
-    from chattui.tui.services import Services
+    from chattui.tui.services import Services, StartOptions
     from chattui.tui.widgets.prompt import PromptInput
 
     refreshes: list[float] = []
@@ -105,7 +105,7 @@ async def in_app(engine: LlamaEngine, home: Path) -> AppRun:
         store,
         lambda resolved, settings: engine,
     )
-    app = TimedApp(services, model=model.spec.id)
+    app = TimedApp(services, StartOptions(model=model.spec.id))
     async with app.run_test(size=(100, 30)) as pilot:
         chat = app.screen
         assert isinstance(chat, ChatScreen)

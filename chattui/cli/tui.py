@@ -27,7 +27,7 @@ def run_tui(
     from chattui.engine import open_engine
     from chattui.store import ConversationStore
     from chattui.tui.app import ChatApp
-    from chattui.tui.services import Services
+    from chattui.tui.services import Services, StartOptions
 
     paths = resolve_paths()
     config = load_config(paths.config_file)
@@ -35,11 +35,7 @@ def run_tui(
     store = ConversationStore(paths.database) if config.save_history else None
     app = ChatApp(
         Services(config, catalog, paths, store, open_engine),
-        model=model,
-        continue_latest=continue_latest,
-        system_prompt=system_prompt,
-        role=role,
-        verbose=verbose,
+        StartOptions(model, continue_latest, system_prompt, role, verbose),
     )
     try:
         app.run()

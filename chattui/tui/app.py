@@ -24,7 +24,7 @@ from chattui.errors import ChattuiError
 from chattui.tui.boundary import ErrorBoundary, ErrorRaised, write_log
 from chattui.tui.screens.chat import ChatScreen
 from chattui.tui.screens.dialogs import ErrorScreen
-from chattui.tui.services import Services
+from chattui.tui.services import Services, StartOptions
 
 TERMINATING = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -42,33 +42,16 @@ class ChatApp(ErrorBoundary, App[None]):
     TITLE = "chattui"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit")]
 
-    def __init__(
-        self,
-        services: Services,
-        *,
-        model: str | None = None,
-        continue_latest: bool = False,
-        system_prompt: str | None = None,
-        role: str | None = None,
-        verbose: bool = False,
-    ) -> None:
+    def __init__(self, services: Services, start: StartOptions | None = None) -> None:
         """Create the app.
 
         Args:
             services: Config, catalog, store and the engine factory.
-            model: Model to start with (id, alias or path).
-            continue_latest: Reopen the most recent conversation.
-            system_prompt: System prompt for the chat, instead of the config's (or the role's).
-            role: Name of a role for the chat.
-            verbose: Write llama.cpp's log to the log file.
+            start: What the command line asked for (model, -c, -s, -r, --verbose).
         """
         super().__init__()
         self.services = services
-        self.start_model = model
-        self.continue_latest = continue_latest
-        self.system_prompt = system_prompt
-        self.role = role
-        self.verbose = verbose
+        self.start = start or StartOptions()
         self.terminated_by: int | None = None
         """The signal (SIGTERM, SIGHUP) that ended the app, if one did."""
         self.unexpected: list[BaseException] = []
@@ -106,17 +89,8 @@ class ChatApp(ErrorBoundary, App[None]):
         for signum in TERMINATING:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
                 loop.add_signal_handler(signum, self._terminate, signum)
-        self.push_screen(
-            ChatScreen(
-                self.services,
-                self.start_model,
-                self.continue_latest,
-                system_prompt=self.system_prompt,
-                role=self.role,
-                verbose=self.verbose,
-            )
-        )
-        if self.verbose:
+        self.push_screen(ChatScreen(self.services, self.start))
+        if self.start.verbose:
             self.notify(f"llama.cpp's log goes to {self.services.paths.log_file}")
 
     def _terminate(self, signum: int) -> None:

@@ -19,6 +19,22 @@ if TYPE_CHECKING:
     from chattui.tui.screens.settings import Settings
 
 
+@dataclass(frozen=True, slots=True)
+class StartOptions:
+    """How the user asked the app to start (the command line's options)."""
+
+    model: str | None = None
+    """Model to start with (id, alias or path); None for the default."""
+    continue_latest: bool = False
+    """Reopen the most recent conversation (-c)."""
+    system_prompt: str | None = None
+    """System prompt for the chat (-s), over the role's and the config's."""
+    role: str | None = None
+    """Name of a role for the chat (-r)."""
+    verbose: bool = False
+    """Write llama.cpp's log to the log file (--verbose)."""
+
+
 @dataclass
 class Services:
     """Everything the app needs from outside, built by the CLI and passed in."""

@@ -17,7 +17,7 @@ from chattui.engine.scripted import ScriptedEngine
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
 from chattui.tui.app import ChatApp
-from chattui.tui.services import Services
+from chattui.tui.services import Services, StartOptions
 
 SCRIPTED = ModelSpec(id="scripted", name="Scripted", engine=EngineKind.SCRIPTED, n_ctx=4096)
 
@@ -100,11 +100,7 @@ def app_factory(chattui_home: Path) -> Iterator[AppFactory]:
     ) -> ChatApp:
         app = ChatApp(
             make_services(chattui_home, **kwargs),
-            model=model,
-            continue_latest=continue_latest,
-            system_prompt=system_prompt,
-            role=role,
-            verbose=verbose,
+            StartOptions(model, continue_latest, system_prompt, role, verbose),
         )
         built.append(app)
         return app

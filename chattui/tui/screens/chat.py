@@ -31,7 +31,7 @@ from chattui.tui.reply_stream import Progress
 from chattui.tui.reply_view import ReplyView
 from chattui.tui.screens.saved_chats import BUSY, SavedChats
 from chattui.tui.screens.settings import FIELDS, Settings, SettingsScreen
-from chattui.tui.services import Services
+from chattui.tui.services import Services, StartOptions
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.status import State, StatusBar
@@ -60,31 +60,19 @@ class ChatScreen(ErrorBoundary, SavedChats):
         Binding("f8", "delete_chat", "Delete chat", show=False),
     ]
 
-    def __init__(
-        self,
-        services: Services,
-        model_name: str | None,
-        continue_latest: bool,
-        *,
-        system_prompt: str | None = None,
-        role: str | None = None,
-        verbose: bool = False,
-    ) -> None:
+    def __init__(self, services: Services, start: StartOptions) -> None:
         """Create the screen; the model loads once it is mounted.
 
         Args:
             services: Config, catalog, store and the engine factory.
-            model_name: Model to start with (id, alias or path), or None for the default.
-            continue_latest: Reopen the most recent conversation.
-            system_prompt: System prompt for the chat (``-s``), instead of the config's.
-            role: A role for the chat (``-r``): its system prompt, sampling and model.
-            verbose: Write llama.cpp's log to the log file.
+            start: What the command line asked for (model, -c, -s, -r, --verbose).
         """
         super().__init__()
         config = services.config
         self.services = services
-        self.model_name = model_name
-        self.continue_latest = continue_latest
+        self.model_name = start.model
+        self.continue_latest = start.continue_latest
+        verbose = start.verbose
         self.host = ModelHost(
             services,
             EngineSettings(
@@ -97,9 +85,10 @@ class ChatScreen(ErrorBoundary, SavedChats):
         )
         self.overrides = Sampling()
         self.context_size: int | None = config.context_size
-        self.system_prompt = system_prompt if system_prompt is not None else config.system_prompt
-        self._given_system = system_prompt
-        self._start_role = role
+        given = start.system_prompt
+        self.system_prompt = given if given is not None else config.system_prompt
+        self._given_system = given
+        self._start_role = start.role
         self.editing = False
         """Whether the prompt holds the last message, to be sent in its place."""
         self.view = ReplyView(Transcript(id="transcript"), self._progress)
