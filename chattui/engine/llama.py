@@ -31,6 +31,7 @@ from chattui.engine.base import (
     TurnStats,
 )
 from chattui.engine.context import fit_messages
+from chattui.engine.threads import ThreadTuner
 from chattui.errors import GenerationError, ModelLoadError
 from chattui.gguf import read_metadata, trained_context
 from chattui.paths import append_private
@@ -136,7 +137,11 @@ class LlamaEngine:
         self.flash_attn = bool(params["flash_attn"])
         """Whether flash attention is on (GPU offload only)."""
         self.threads = threads
-        """CPU threads used for prompt and decode."""
+        """CPU threads for the prompt, and the most for decoding."""
+        # Unless threads are fixed in config, decoding adapts its thread count to the load.
+        self._tuner = ThreadTuner(threads) if settings.threads is None and threads > 1 else None
+        self._decode_threads = threads
+        self._set_threads: Callable[..., None] = llama_cpp.llama_set_n_threads
         self.gpu_layers = gpu_layers
         """Layers offloaded to the GPU (-1: all)."""
         # From here on llama-cpp-python's own prints (cache hits...) follow the user's choice.
@@ -343,7 +348,7 @@ class LlamaEngine:
                 if (limit is not None and completion >= limit) or llm.n_tokens + 1 >= self.n_ctx:
                     finish = FinishReason.LENGTH
                     break
-                llm.eval([token])
+                self._decode_step(token)
             tail = decoder.decode(b"", final=True)
             if tail:
                 yield tail
@@ -357,6 +362,20 @@ class LlamaEngine:
             if not ended and finish is FinishReason.STOP:
                 finish = FinishReason.STOPPED  # the consumer left early
             reply.finish(stats())
+
+    def _decode_step(self, token: int) -> None:
+        """Evaluate one generated token, with the thread count the tuner picks, and time it."""
+        tuner = self._tuner
+        if tuner is None:
+            self._llm.eval([token])
+            return
+        threads = tuner.next()
+        if threads != self._decode_threads:  # prompt batches keep every thread
+            self._set_threads(self._llm._ctx.ctx, threads, self.threads)
+            self._decode_threads = threads
+        started = time.perf_counter()
+        self._llm.eval([token])
+        tuner.record(threads, time.perf_counter() - started)
 
     def close(self) -> None:
         """Free the model and its context now (safe to call twice)."""

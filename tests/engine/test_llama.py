@@ -264,3 +264,20 @@ def test_continue_a_partial_reply(engine: LlamaEngine) -> None:
     # The partial reply was already in the cache: only its last tokens are computed again.
     added = more.stats.prompt_tokens - first.stats.prompt_tokens
     assert 0 < more.stats.prompt_evaluated <= added + 1 < more.stats.prompt_tokens
+
+
+def test_decode_threads_adapt_unless_fixed_in_config(demo_model: ResolvedModel) -> None:
+    assert demo_model.file is not None
+    fixed = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=512, threads=2))
+    assert fixed._tuner is None  # threads = N in config fixes it
+    fixed.close()
+    adaptive = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=512))
+    reply = adaptive.stream(
+        [Message(Role.USER, "Count.")],
+        GenerationOptions(temperature=0.0, max_tokens=40, ignore_eos=True),
+    )
+    assert len(list(reply)) > 0 and reply.stats.completion_tokens == 40
+    if adaptive.threads > 1:
+        assert adaptive._tuner is not None  # every count was tried and one chosen
+        assert adaptive._tuner.chosen in adaptive._tuner.candidates
+    adaptive.close()
