@@ -197,3 +197,23 @@ def trained_context(metadata: dict[str, Any]) -> int | None:
     arch = metadata.get("general.architecture")
     value = metadata.get(f"{arch}.context_length")
     return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def kv_bytes_per_token(metadata: dict[str, Any], element_bytes: int = 2) -> int | None:
+    """Bytes of KV cache one token of context takes (f16 by default), if the header says.
+
+    Keys and values for every layer: ``2 * layers * kv_heads * head_dim * element_bytes``.
+    """
+    arch = metadata.get("general.architecture")
+    layers = metadata.get(f"{arch}.block_count")
+    heads = metadata.get(f"{arch}.attention.head_count")
+    kv_heads = metadata.get(f"{arch}.attention.head_count_kv", heads)
+    width = metadata.get(f"{arch}.embedding_length")
+    head_dim = metadata.get(f"{arch}.attention.key_length")
+    numbers = [v for v in (layers, heads, kv_heads, width) if isinstance(v, int) and v > 0]
+    if len(numbers) < 4:
+        return None
+    layers, heads, kv_heads, width = numbers
+    if not isinstance(head_dim, int) or head_dim <= 0:
+        head_dim = width // heads
+    return 2 * layers * kv_heads * head_dim * element_bytes

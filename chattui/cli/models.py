@@ -103,7 +103,7 @@ def info(
     with_hash: Annotated[bool, typer.Option("--hash", help="Also compute the sha256.")] = False,
 ) -> None:
     """Read a model's GGUF header: architecture, parameters, quantization, context, template."""
-    from chattui.gguf import quantization, read_metadata, trained_context
+    from chattui.gguf import kv_bytes_per_token, quantization, read_metadata, trained_context
 
     resolved = _catalog().resolve(model)
     if resolved.file is None:
@@ -119,6 +119,9 @@ def info(
         "parameters": meta.get("GGUF.parameter_count"),
         "quantization": quantization(meta),
         "context_length": trained_context(meta),
+        "kv_cache_mib_per_1000_tokens": (
+            round(per_token * 1000 / 2**20, 1) if (per_token := kv_bytes_per_token(meta)) else None
+        ),
         "has_chat_template": bool(template),
         "chat_template": template,
         "gguf_version": meta.get("GGUF.version"),
@@ -136,7 +139,7 @@ def info(
         if key == "chat_template":
             continue
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
-        echo(f"{key:<24} {shown}")
+        echo(f"{key:<28} {shown}")
     if template:
         echo("chat_template:")
         echo(str(template))

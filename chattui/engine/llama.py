@@ -41,6 +41,10 @@ PROMPT_CHUNK = 128
 """Prompt tokens evaluated between two checks for stop: about half a second on two cores for a
 small model, at under a tenth of the throughput a 512-token batch would have."""
 
+FIRST_CONTEXT = 1024
+"""Tokens of KV cache allocated at load; more is allocated as a chat reaches it."""
+REPLY_ROOM = 256
+"""Tokens of room made beyond the prompt before a reply starts (more as it grows)."""
 PENALTY_LAST_N = 64
 """Generated tokens the repeat penalty looks back on (llama-cpp-python's default)."""
 
@@ -121,7 +125,9 @@ class LlamaEngine:
             # Beyond its trained length a model degrades: never ask for more.
             requested_ctx = min(requested_ctx, trained)
         params: dict[str, Any] = {
-            "n_ctx": requested_ctx,
+            # Allocated small and grown as the chat needs it (see _make_room): llama.cpp clears
+            # the whole KV cache when it creates a context, so its size is memory used at once.
+            "n_ctx": min(requested_ctx, FIRST_CONTEXT),
             "n_threads": threads,
             "n_threads_batch": threads,
             "n_gpu_layers": gpu_layers,
@@ -146,7 +152,9 @@ class LlamaEngine:
         """Layers offloaded to the GPU (-1: all)."""
         # From here on llama-cpp-python's own prints (cache hits...) follow the user's choice.
         self._llm.verbose = settings.verbose
-        self.n_ctx = int(self._llm.n_ctx())
+        self.n_ctx = requested_ctx
+        """The context a chat may fill (the KV cache is allocated as it is reached)."""
+        self._internals = llama_cpp
         self.load_seconds = time.perf_counter() - started
         self._vocab = self._llm._model.vocab
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
@@ -319,6 +327,7 @@ class LlamaEngine:
         sampler: Any = None
         ended = False
         try:
+            self._make_room(len(tokens) + REPLY_ROOM)
             # Evaluate the new prompt tokens batch by batch so a stop lands between batches.
             for begin, end in self._prompt_batches(reused, len(tokens)):
                 if reply.stop_requested:
@@ -348,6 +357,7 @@ class LlamaEngine:
                 if (limit is not None and completion >= limit) or llm.n_tokens + 1 >= self.n_ctx:
                     finish = FinishReason.LENGTH
                     break
+                self._make_room(llm.n_tokens + 2)
                 self._decode_step(token)
             tail = decoder.decode(b"", final=True)
             if tail:
@@ -362,6 +372,38 @@ class LlamaEngine:
             if not ended and finish is FinishReason.STOP:
                 finish = FinishReason.STOPPED  # the consumer left early
             reply.finish(stats())
+
+    def _make_room(self, tokens: int) -> None:
+        """Grow the allocated context to hold ``tokens`` (at least doubling, up to ``n_ctx``).
+
+        The cached tokens move to the new context with llama.cpp's per-sequence state, so no
+        prompt is evaluated again; if they cannot, the cache starts empty (never a wrong reply).
+        """
+        llm = self._llm
+        allocated = int(llm.n_ctx())
+        if tokens <= allocated or allocated >= self.n_ctx:
+            return
+        size = min(self.n_ctx, max(2 * allocated, -(-tokens // 256) * 256))
+        cpp = self._internals
+        import numpy
+        from llama_cpp import _internals
+
+        old = llm._ctx
+        saved = cpp.llama_state_seq_get_size(old.ctx, 0) if llm.n_tokens else 0
+        state = (ctypes.c_uint8 * max(1, saved))()
+        if saved:
+            saved = cpp.llama_state_seq_get_data(old.ctx, state, saved, 0)
+        llm.context_params.n_ctx = size
+        old.close()  # freed before the larger one is made: memory never holds both
+        llm._ctx = _internals.LlamaContext(
+            model=llm._model, params=llm.context_params, verbose=llm.verbose
+        )
+        self._decode_threads = self.threads
+        ids = numpy.zeros(int(llm.n_ctx()), dtype=llm.input_ids.dtype)
+        restored = bool(saved) and cpp.llama_state_seq_set_data(llm._ctx.ctx, state, saved, 0)
+        kept = llm.n_tokens if restored else 0
+        ids[:kept] = llm.input_ids[:kept]
+        llm.input_ids, llm.n_tokens = ids, kept
 
     def _decode_step(self, token: int) -> None:
         """Evaluate one generated token, with the thread count the tuner picks, and time it."""

@@ -295,6 +295,8 @@ def test_info_reads_the_demo_models_header(demo_path: Path) -> None:
     assert doc["file_size"] == 98_362_432 and doc["path"] == str(demo_path)
     assert doc["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert doc["sha256_matches_catalog"] is True
+    # 30 layers x 3 KV heads x 64 dims x keys and values x 2 bytes (f16) = 22.5 KiB a token
+    assert doc["kv_cache_mib_per_1000_tokens"] == 22.0
 
 
 def test_add_in_place_then_use_then_rm_only_unregisters(

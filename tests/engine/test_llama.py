@@ -281,3 +281,24 @@ def test_decode_threads_adapt_unless_fixed_in_config(demo_model: ResolvedModel) 
         assert adaptive._tuner is not None  # every count was tried and one chosen
         assert adaptive._tuner.chosen in adaptive._tuner.candidates
     adaptive.close()
+
+
+def test_the_context_grows_as_a_chat_reaches_it(demo_model: ResolvedModel) -> None:
+    from chattui.engine.llama import FIRST_CONTEXT
+
+    assert demo_model.file is not None
+    engine = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=4096))
+    assert engine._llm.n_ctx() == FIRST_CONTEXT < engine.n_ctx == 4096  # memory for what is used
+    history = [Message(Role.USER, "Write a long story.")]
+    long = GenerationOptions(temperature=0.0, max_tokens=FIRST_CONTEXT + 200, ignore_eos=True)
+    reply = engine.stream(history, long)
+    text = "".join(reply)
+    assert reply.stats.completion_tokens == FIRST_CONTEXT + 200  # on past the first allocation
+    assert reply.stats.finish_reason is FinishReason.LENGTH
+    assert engine._llm.n_ctx() > FIRST_CONTEXT
+    # What was cached moved to the larger context: the next turn evaluates only its new tokens.
+    history += [Message(Role.ASSISTANT, text), Message(Role.USER, "Go on.")]
+    follow = engine.stream(history, GenerationOptions(temperature=0.0, max_tokens=4))
+    list(follow)
+    assert follow.stats.prompt_evaluated < 40 < follow.stats.prompt_tokens
+    engine.close()
