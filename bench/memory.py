@@ -1,8 +1,9 @@
-"""Peak memory of a one-shot ``chattui ask`` on the demo model, as a user runs it.
+"""Peak memory of chattui on the demo model, as a user runs it.
 
 Runs ``python -m chattui ask "hi" --max-tokens 8 --no-save`` several times in fresh processes
 and prints the median peak RSS against the aim (at most what `llm` takes on the same model,
-about 206 MiB), and the same for a reply of 2,000 tokens, whose context grows as it is reached.
+about 206 MiB); the same for a reply of 2,000 tokens, whose context grows as it is reached; and
+for the chat app (headless) after ten turns of up to 100 tokens each.
 
 Run: python -m bench.memory [--reps 5]
 """
@@ -33,11 +34,62 @@ def peak_mib(*args: str) -> float:
         return usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
+def peak_of_child(*args: str) -> float:
+    """Peak resident memory of ``python -m bench.memory ARGS`` in a fresh process, in MiB."""
+    with tempfile.TemporaryDirectory() as home:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.memory", *args],
+            env={**os.environ, "CHATTUI_HOME": home},
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, args
+        return usage.ru_maxrss / 1024
+
+
+def ten_turns() -> None:
+    """The chat app, headless, on the demo model: ten messages, each answered to its end."""
+    import asyncio
+
+    from chattui.catalog import Catalog
+    from chattui.config import Config
+    from chattui.engine import open_engine
+    from chattui.paths import resolve_paths
+    from chattui.sampling import Sampling
+    from chattui.store import ConversationStore
+    from chattui.tui.app import ChatApp
+    from chattui.tui.services import Services
+    from chattui.tui.widgets.prompt import PromptInput
+
+    async def chat() -> None:
+        paths = resolve_paths()
+        config = Config(sampling=Sampling(max_tokens=100, temperature=0.0))
+        store = ConversationStore(paths.database)
+        catalog = Catalog.load(paths.user_catalog, paths.models_dir)
+        app = ChatApp(Services(config, catalog, paths, store, open_engine))
+        async with app.run_test() as pilot:
+            screen = app.screen
+            host = screen.host  # type: ignore[attr-defined]
+            while host.session is None:
+                await asyncio.sleep(0.05)
+            for turn in range(10):
+                screen.query_one(PromptInput).load_text(f"Tell me fact number {turn + 1}.")
+                await pilot.press("enter")
+                while host.busy or screen.view.stream is not None:  # type: ignore[attr-defined]
+                    await asyncio.sleep(0.05)
+        store.close()
+
+    asyncio.run(chat())
+
+
 def main() -> None:
     """Measure and print the medians."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--ten-turns", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ten_turns:
+        ten_turns()
+        return
     short = [peak_mib("ask", "hi", "--max-tokens", "8", "--no-save") for _ in range(args.reps)]
     long = [
         peak_mib("ask", "Write a long story.", "--max-tokens", "2000", "--ignore-eos", "--no-save")
@@ -49,6 +101,8 @@ def main() -> None:
         f" ratio {statistics.median(short) / AIM_MIB:.2f})"
     )
     print(f"ask, 2,000-token reply {statistics.median(long):6.1f} MiB (the context grows to fit)")
+    app = [peak_of_child("--ten-turns") for _ in range(max(1, args.reps // 2))]
+    print(f"app after ten turns    {statistics.median(app):6.1f} MiB")
 
 
 if __name__ == "__main__":
