@@ -52,6 +52,11 @@ class Paths:
         return self.config_dir / "roles"
 
     @property
+    def kv_dir(self) -> Path:
+        """KV snapshots of conversations (rebuilt when missing)."""
+        return self.cache_dir / "kv"
+
+    @property
     def log_file(self) -> Path:
         """Where the app writes unexpected errors and, with --verbose, llama.cpp's log."""
         return self.cache_dir / "chattui.log"
@@ -66,6 +71,7 @@ class Paths:
             "models": str(self.models_dir),
             "cache": str(self.cache_dir),
             "roles": str(self.roles_dir),
+            "kv_snapshots": str(self.kv_dir),
             "log": str(self.log_file),
         }
 

@@ -21,6 +21,8 @@ from chattui.cli.output import (
     echo,
 )
 from chattui.config import Config, load_config
+from chattui.engine.base import Snapshotting
+from chattui.engine.kvstate import SnapshotStore
 from chattui.errors import ConversationNotFoundError, UsageError
 from chattui.paths import resolve_paths
 from chattui.roles import find_role, load_roles, role_language
@@ -171,7 +173,13 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     if system is None and conversation is None:
         system = config.system_prompt
     engine = _open(model, request, config)
+    snapshots = SnapshotStore(paths.kv_dir) if isinstance(engine, Snapshotting) else None
     try:
+        if snapshots is not None and conversation is not None:
+            assert isinstance(engine, Snapshotting)
+            saved = snapshots.load(conversation.id, engine.snapshot_key)
+            if saved is not None:  # the chat's KV state from the last process: only what
+                engine.restore(saved)  # follows it is evaluated
         session = ChatSession(
             engine,
             model,
@@ -195,6 +203,10 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
         code = signals.exit_code(received[0]) if received else 0
         stats = turn.stats
+        if snapshots is not None and session.cid is not None and isinstance(engine, Snapshotting):
+            snapshot = engine.snapshot()
+            if snapshot is not None:
+                snapshots.save(session.cid, engine.snapshot_key, snapshot)
         if request.stats:
             line = describe_stats(stats, engine.load_seconds)
             if session.cid is not None:

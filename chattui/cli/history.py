@@ -181,4 +181,7 @@ def rm(
             if not typer.confirm(f"Delete {titles}?"):
                 raise typer.Exit(1)
         store.delete(ids)
+        from chattui.engine.kvstate import SnapshotStore
+
+        SnapshotStore(resolve_paths().kv_dir).delete(ids)  # their KV snapshots go too
     echo(f"deleted {len(ids)} conversation{'s' if len(ids) != 1 else ''}", err=True)

@@ -11,9 +11,10 @@ import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from chattui.conversation import Message
+from chattui.engine.kvstate import Snapshot
 from chattui.sampling import GenerationOptions
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "FinishReason",
     "GenerationOptions",
     "Reply",
+    "Snapshotting",
     "TurnStats",
 ]
 
@@ -168,6 +170,24 @@ class Reply:
         if self._stats is None:
             raise RuntimeError("the reply has not finished")
         return self._stats
+
+
+@runtime_checkable
+class Snapshotting(Protocol):
+    """An engine whose KV state can be saved and restored (see engine/kvstate.py)."""
+
+    @property
+    def snapshot_key(self) -> str:
+        """What a snapshot must have been made with to be restored here."""
+        ...
+
+    def snapshot(self) -> Snapshot | None:
+        """The evaluated tokens and their KV state, or None when there are none."""
+        ...
+
+    def restore(self, snapshot: Snapshot) -> int:
+        """Load a snapshot; returns the tokens restored (0 when it could not be)."""
+        ...
 
 
 class Engine(Protocol):

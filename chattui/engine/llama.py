@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import functools
 import gc
+import hashlib
 import io
 import math
 import random
@@ -31,6 +32,7 @@ from chattui.engine.base import (
     TurnStats,
 )
 from chattui.engine.context import fit_messages
+from chattui.engine.kvstate import Snapshot
 from chattui.engine.threads import ThreadTuner
 from chattui.errors import GenerationError, ModelLoadError
 from chattui.gguf import read_metadata, trained_context
@@ -372,6 +374,53 @@ class LlamaEngine:
             if not ended and finish is FinishReason.STOP:
                 finish = FinishReason.STOPPED  # the consumer left early
             reply.finish(stats())
+
+    @functools.cached_property
+    def snapshot_key(self) -> str:
+        """Model file, context size, KV type, chat template and llama.cpp version, hashed."""
+        stat = self.path.stat()
+        template = str(self._llm.metadata.get("tokenizer.chat_template", ""))
+        parts = [
+            str(self.path.resolve()),
+            str(stat.st_size),
+            str(stat.st_mtime_ns),
+            str(self.n_ctx),
+            "f16",
+            str(self.flash_attn),
+            template,
+            str(self._internals.__version__),
+        ]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def snapshot(self) -> Snapshot | None:
+        """The evaluated tokens and the KV state of sequence 0, or None when there are none."""
+        llm, cpp = self._llm, self._internals
+        count = int(llm.n_tokens)
+        if not count:
+            return None
+        size = cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = cpp.llama_state_seq_get_data(llm._ctx.ctx, buffer, size, 0)
+        if not written:
+            return None
+        return Snapshot(llm.input_ids[:count].tolist(), bytes(buffer[:written]))
+
+    def restore(self, snapshot: Snapshot) -> int:
+        """Load a snapshot into the cache; returns the tokens restored (0 if it cannot be)."""
+        llm, cpp = self._llm, self._internals
+        count = len(snapshot.tokens)
+        if count + 1 >= self.n_ctx:
+            return 0
+        llm.reset()
+        llm._ctx.kv_cache_clear()
+        self._make_room(count + REPLY_ROOM)
+        state = (ctypes.c_uint8 * len(snapshot.state)).from_buffer_copy(snapshot.state)
+        if not cpp.llama_state_seq_set_data(llm._ctx.ctx, state, len(snapshot.state), 0):
+            llm._ctx.kv_cache_clear()
+            return 0
+        llm.input_ids[:count] = snapshot.tokens
+        llm.n_tokens = count
+        return count
 
     def _make_room(self, tokens: int) -> None:
         """Grow the allocated context to hold ``tokens`` (at least doubling, up to ``n_ctx``).

@@ -279,3 +279,24 @@ def test_history_list_on_a_terminal_cuts_chinese_titles_by_width(chattui_home: P
     lines = [line for line in plain.splitlines() if line.strip()]
     assert any("请用三句话" in line and "…" in line for line in lines), lines
     assert all(cells(line.rstrip()) <= 60 for line in lines), lines
+
+
+def test_a_continued_chat_restores_its_kv_snapshot(chattui_home: Path) -> None:
+    def usage(*args: str) -> dict[str, int]:
+        result = run("ask", *args, "--json")
+        assert result.code == 0, result.stderr
+        return dict(json.loads(result.stdout)["usage"])
+
+    usage("Write a long story.", "--ignore-eos", "--max-tokens", "300", "--seed", "1")
+    (snapshot,) = (chattui_home / "cache" / "kv").glob("*.kv")
+    assert snapshot.stat().st_mode & 0o777 == 0o600
+    resumed = usage("-c", "Go on.", "--max-tokens", "4")
+    assert resumed["prompt_tokens_evaluated"] < 30 < resumed["prompt_tokens"]  # only the new turn
+    snapshot.write_bytes(snapshot.read_bytes()[:1000])  # damaged: ignored, nothing breaks
+    damaged = usage("-c", "And then?", "--max-tokens", "4")
+    assert damaged["prompt_tokens_evaluated"] == damaged["prompt_tokens"]
+    other = usage("-c", "More.", "--max-tokens", "4", "--ctx", "2048")  # made for 8,192
+    assert other["prompt_tokens_evaluated"] == other["prompt_tokens"]
+    cid = run("history", "list").stdout.split()[0]
+    assert run("history", "rm", cid, "--yes").code == 0
+    assert not list((chattui_home / "cache" / "kv").glob("*.kv"))

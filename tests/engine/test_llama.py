@@ -302,3 +302,32 @@ def test_the_context_grows_as_a_chat_reaches_it(demo_model: ResolvedModel) -> No
     list(follow)
     assert follow.stats.prompt_evaluated < 40 < follow.stats.prompt_tokens
     engine.close()
+
+
+def test_a_snapshot_restores_the_matching_prefix_only(demo_model: ResolvedModel) -> None:
+    assert demo_model.file is not None
+    first = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings())
+    history = [Message(Role.USER, "Write a long story about a lighthouse.")]
+    long = GenerationOptions(temperature=0.0, max_tokens=300, ignore_eos=True)
+    reply = first.stream(history, long)
+    history.append(Message(Role.ASSISTANT, "".join(reply)))
+    snapshot = first.snapshot()
+    key = first.snapshot_key
+    first.close()
+    assert snapshot is not None and len(snapshot.tokens) > 300
+    second = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings())
+    assert second.snapshot_key == key  # same file, context, template and build
+    assert second.restore(snapshot) == len(snapshot.tokens)
+    short = GenerationOptions(temperature=0.0, max_tokens=4)
+    follow = second.stream([*history, Message(Role.USER, "Go on.")], short)
+    list(follow)
+    assert follow.stats.prompt_evaluated < 30  # the restored prefix was used
+    assert second.restore(snapshot) == len(snapshot.tokens)
+    edited = [Message(Role.USER, "Write a short poem instead."), *history[1:]]
+    changed = second.stream([*edited, Message(Role.USER, "Go on.")], short)
+    assert len(list(changed)) > 0  # an edited earlier message: the cache is cut where it differs
+    assert changed.stats.prompt_evaluated > changed.stats.prompt_tokens // 2
+    second.close()
+    other = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=2048))
+    assert other.snapshot_key != key  # another context size: never restored there
+    other.close()

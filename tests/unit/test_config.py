@@ -87,6 +87,7 @@ def test_paths_follow_chattui_home(tmp_path: Path) -> None:
         "models",
         "cache",
         "roles",
+        "kv_snapshots",
         "log",
     }
 
