@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from chattui.catalog import Catalog, ResolvedModel
 from chattui.conversation import Message
 from chattui.engine.base import TurnStats
 from chattui.engine.llama import LlamaEngine
 from chattui.paths import resolve_paths
-from chattui.sampling import GenerationOptions
+from chattui.sampling import GenerationOptions, Sampling
+
+if TYPE_CHECKING:
+    from chattui.store import ConversationStore
+    from chattui.tui.app import ChatApp
 
 
 def demo_model() -> ResolvedModel:
@@ -27,3 +32,22 @@ def decode(
     for _ in reply:
         pass
     return reply.stats
+
+
+def real_app(sampling: Sampling) -> tuple[ChatApp, ConversationStore]:
+    """The chat app as ``chattui`` builds it (under CHATTUI_HOME), with ``sampling`` as config.
+
+    Returns:
+        The app and its store (close the store once the app has ended).
+    """
+    from chattui.config import Config
+    from chattui.engine import open_engine
+    from chattui.store import ConversationStore
+    from chattui.tui.app import ChatApp
+    from chattui.tui.services import Services
+
+    paths = resolve_paths()
+    store = ConversationStore(paths.database)
+    catalog = Catalog.load(paths.user_catalog, paths.models_dir)
+    services = Services(Config(sampling=sampling), catalog, paths, store, open_engine)
+    return ChatApp(services), store

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 
+from bench.common import real_app
+
 AIM_MIB = 206
 
 
@@ -50,22 +52,11 @@ def ten_turns() -> None:
     """The chat app, headless, on the demo model: ten messages, each answered to its end."""
     import asyncio
 
-    from chattui.catalog import Catalog
-    from chattui.config import Config
-    from chattui.engine import open_engine
-    from chattui.paths import resolve_paths
     from chattui.sampling import Sampling
-    from chattui.store import ConversationStore
-    from chattui.tui.app import ChatApp
-    from chattui.tui.services import Services
     from chattui.tui.widgets.prompt import PromptInput
 
     async def chat() -> None:
-        paths = resolve_paths()
-        config = Config(sampling=Sampling(max_tokens=100, temperature=0.0))
-        store = ConversationStore(paths.database)
-        catalog = Catalog.load(paths.user_catalog, paths.models_dir)
-        app = ChatApp(Services(config, catalog, paths, store, open_engine))
+        app, store = real_app(Sampling(max_tokens=100, temperature=0.0))
         async with app.run_test() as pilot:
             screen = app.screen
             host = screen.host  # type: ignore[attr-defined]

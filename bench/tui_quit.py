@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import real_app
+
 PROMPT = b"Write the numbers from 1 to 300 separated by commas.\r"
 WAYS = {"ctrl+q": None, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
 
@@ -93,21 +95,10 @@ def quit_once(way: str) -> tuple[float, bool]:
 
 def child() -> None:
     """The app as ``chattui`` runs it, with a reply that runs to 4,000 tokens."""
-    from chattui.catalog import Catalog
     from chattui.cli import signals
-    from chattui.config import Config
-    from chattui.engine import open_engine
-    from chattui.paths import resolve_paths
     from chattui.sampling import Sampling
-    from chattui.store import ConversationStore
-    from chattui.tui.app import ChatApp
-    from chattui.tui.services import Services
 
-    paths = resolve_paths()
-    config = Config(sampling=Sampling(max_tokens=4000, ignore_eos=True))
-    store = ConversationStore(paths.database)
-    catalog = Catalog.load(paths.user_catalog, paths.models_dir)
-    app = ChatApp(Services(config, catalog, paths, store, open_engine))
+    app, store = real_app(Sampling(max_tokens=4000, ignore_eos=True))
     app.run()
     store.close()
     sys.exit(0 if app.terminated_by is None else signals.exit_code(app.terminated_by))
