@@ -28,8 +28,9 @@ from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
 from chattui.conversation import Conversation
 from chattui.conversation import Message as ChatMessage
-from chattui.engine.base import Engine, EngineSettings
+from chattui.engine.base import Engine, EngineSettings, Snapshotting
 from chattui.engine.context import next_trim
+from chattui.engine.kvstate import SnapshotStore
 from chattui.errors import ChattuiError
 from chattui.sampling import GenerationOptions
 from chattui.tui.boundary import ErrorBoundary
@@ -128,6 +129,8 @@ class ModelHost(ErrorBoundary, Widget):
         """Set when no generation worker runs."""
         self._idle.set()
         self._quitting = threading.Event()
+        self._snapshots = SnapshotStore(services.paths.kv_dir)
+        """KV snapshots of chats, restored when one is opened again."""
         self._closer: threading.Thread | None = None
         """Stops the reply and frees the model once quitting has begun."""
         self._measures = 0
@@ -226,6 +229,17 @@ class ModelHost(ErrorBoundary, Widget):
             conversation=conversation,
             role=self.role if conversation is None else None,
         )
+        if conversation is not None:
+            self._restore(self.engine, conversation.id)
+
+    def _restore(self, engine: Engine, conversation_id: str) -> None:
+        """Load the chat's KV snapshot, so that only what follows it is evaluated."""
+        if not isinstance(engine, Snapshotting):
+            return
+        with self._engine_lock:  # the last reply's snapshot may still be being written
+            snapshot = self._snapshots.load(conversation_id, engine.snapshot_key)
+            if snapshot is not None:
+                engine.restore(snapshot)
 
     def set_role(self, name: str | None) -> None:
         """The role the open chat (and new ones) follow."""
@@ -271,21 +285,33 @@ class ModelHost(ErrorBoundary, Widget):
 
     @work(thread=True, group="reply")
     def _generate(self, session: ChatSession, stream: ReplyStream, start: StartTurn) -> None:
-        try:
-            turn = start(session)
-            stream.attach(turn)
-            for piece in turn:
-                if stream.push(piece):  # once per batch: the UI takes all that came meanwhile
-                    self.post_message(self.TextArrived(stream))
-        except ChattuiError as error:
-            self.post_message(self.ReplyEnded(stream, str(error)))
-        except BaseException:  # the error boundary reports it; the reply must still end
-            self.post_message(self.ReplyEnded(stream, "the reply failed unexpectedly"))
-            raise
-        else:
-            self.post_message(self.ReplyEnded(stream))
-        finally:
-            self._idle.set()
+        # The engine lock is held to the end, so the next reply waits for the snapshot.
+        with self._engine_lock:
+            try:
+                turn = start(session)
+                stream.attach(turn)
+                for piece in turn:
+                    if stream.push(piece):  # once per batch: the UI takes all that came
+                        self.post_message(self.TextArrived(stream))
+            except ChattuiError as error:
+                self.post_message(self.ReplyEnded(stream, str(error)))
+            except BaseException:  # the error boundary reports it; the reply must still end
+                self.post_message(self.ReplyEnded(stream, "the reply failed unexpectedly"))
+                raise
+            else:
+                self.post_message(self.ReplyEnded(stream))
+                self._remember(session)  # after the reply is shown: nobody waits for it
+            finally:
+                self._idle.set()
+
+    def _remember(self, session: ChatSession) -> None:
+        """Write the chat's KV snapshot (in the generating thread, under the engine lock)."""
+        engine = session.engine
+        if session.cid is None or not isinstance(engine, Snapshotting) or self._quitting.is_set():
+            return
+        snapshot = engine.snapshot()
+        if snapshot is not None:
+            self._snapshots.save(session.cid, engine.snapshot_key, snapshot)
 
     def on_model_host_reply_ended(self, message: ReplyEnded) -> None:
         """The host is free again (the screen, next in line, finishes the view)."""

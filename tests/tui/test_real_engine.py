@@ -17,6 +17,7 @@ from pathlib import Path
 from textual.widgets import Input, OptionList
 
 from chattui.config import Config
+from chattui.engine.llama import LlamaEngine
 from chattui.sampling import Sampling
 from chattui.store import ConversationStore
 from chattui.tui.screens.settings import SettingsScreen
@@ -198,3 +199,21 @@ async def test_verbose_sends_llama_log_to_the_log_file(
         log = chattui_home / "cache" / "chattui.log"
         assert notified(app, str(log))
         assert "llama" in log.read_text()  # llama.cpp's own log, not on the screen
+
+
+async def test_reopening_a_chat_restores_its_kv_snapshot(
+    app_factory: AppFactory, chattui_home: Path
+) -> None:
+    long = Config(sampling=Sampling(temperature=0.0, max_tokens=300, ignore_eos=True))
+    first = app_factory(real=True, config=long)
+    kv = chattui_home / "cache" / "kv"
+    async with first.run_test() as pilot:
+        await ready(pilot)
+        await send(pilot, "Write a long story.")
+        await until(pilot, lambda: list(kv.glob("*.kv")), "the snapshot")  # written after
+    again = app_factory(real=True, continue_latest=True)
+    async with again.run_test() as pilot:
+        chat = await ready(pilot)
+        engine = chat.host.engine
+        assert isinstance(engine, LlamaEngine)
+        assert engine._llm.n_tokens > 300  # the chat's KV state is back
