@@ -109,6 +109,12 @@ def diagnose(paths: Paths) -> list[Check]:
     except ChattuiError as error:
         checks.append(Check("models.toml", "invalid", str(error)))
     checks.append(_database_check(paths))
+    from chattui.engine.kvstate import SnapshotStore
+
+    snapshots = SnapshotStore(paths.kv_dir)
+    count = len(list(paths.kv_dir.glob("*.kv"))) if paths.kv_dir.is_dir() else 0
+    size = snapshots.size() / 2**20
+    checks.append(Check("kv snapshots", f"{count} in {paths.kv_dir} ({size:.1f} MiB)"))
     return checks
 
 

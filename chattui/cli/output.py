@@ -165,6 +165,8 @@ class JsonWriter:
                 "usage": {
                     "prompt_tokens": stats.prompt_tokens,
                     "prompt_tokens_evaluated": stats.prompt_evaluated,
+                    # From the chat's KV snapshot (or the cache): not evaluated again.
+                    "prompt_tokens_restored": stats.prompt_tokens - stats.prompt_evaluated,
                     "completion_tokens": stats.completion_tokens,
                 },
                 "timings": {
@@ -181,7 +183,8 @@ class JsonWriter:
 def describe_stats(stats: TurnStats, load_seconds: float) -> str:
     """One line of a turn's figures, for ``--stats`` on stderr."""
     parts = [
-        f"prompt {stats.prompt_tokens} tok ({stats.prompt_evaluated} evaluated)",
+        f"prompt {stats.prompt_tokens} tok ({stats.prompt_tokens - stats.prompt_evaluated}"
+        f" restored, {stats.prompt_evaluated} evaluated)",
         f"reply {stats.completion_tokens} tok",
         f"load {load_seconds:.2f} s",
         f"first token {stats.time_to_first_token:.2f} s",

@@ -292,6 +292,9 @@ def test_a_continued_chat_restores_its_kv_snapshot(chattui_home: Path) -> None:
     assert snapshot.stat().st_mode & 0o777 == 0o600
     resumed = usage("-c", "Go on.", "--max-tokens", "4")
     assert resumed["prompt_tokens_evaluated"] < 30 < resumed["prompt_tokens"]  # only the new turn
+    assert resumed["prompt_tokens_restored"] > 300
+    rows = {row["name"]: row["value"] for row in json.loads(run("doctor", "--json").stdout)}
+    assert rows["kv snapshots"].startswith("1 in ")
     snapshot.write_bytes(snapshot.read_bytes()[:1000])  # damaged: ignored, nothing breaks
     damaged = usage("-c", "And then?", "--max-tokens", "4")
     assert damaged["prompt_tokens_evaluated"] == damaged["prompt_tokens"]

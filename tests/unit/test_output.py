@@ -52,6 +52,7 @@ def test_json_writer_fields_and_c1_escaped() -> None:
     assert doc["usage"] == {
         "prompt_tokens": 10,
         "prompt_tokens_evaluated": 4,
+        "prompt_tokens_restored": 6,
         "completion_tokens": 3,
     }
     assert doc["timings"]["decode_tokens_per_second"] == 10.0
