@@ -38,6 +38,8 @@ class Config:
     """Whether chats are saved to the conversation store."""
     language: str = "auto"
     """Wording of the shipped roles: "en", "zh", or "auto" (from the locale)."""
+    kv_cache_max_mb: int = 2048
+    """Most MiB the KV snapshots of chats may take (0: keep none)."""
 
 
 def _limit_checker(limit: Limit) -> Callable[[object], object]:
@@ -71,6 +73,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "theme": _string,
     "save_history": _boolean,
     "language": _language,
+    "kv_cache_max_mb": _limit_checker(Limit(int, 0, 1_000_000)),
     **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""

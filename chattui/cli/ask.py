@@ -173,7 +173,11 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     if system is None and conversation is None:
         system = config.system_prompt
     engine = _open(model, request, config)
-    snapshots = SnapshotStore(paths.kv_dir) if isinstance(engine, Snapshotting) else None
+    snapshots = (
+        SnapshotStore(paths.kv_dir, config.kv_cache_max_mb << 20)
+        if isinstance(engine, Snapshotting)
+        else None
+    )
     try:
         if snapshots is not None and conversation is not None:
             assert isinstance(engine, Snapshotting)

@@ -48,7 +48,7 @@ class SnapshotStore:
         Returns:
             Whether it was written (short chats and write errors are not).
         """
-        if len(snapshot.tokens) < MIN_TOKENS or not snapshot.state:
+        if len(snapshot.tokens) < MIN_TOKENS or not snapshot.state or self.cap_bytes <= 0:
             return False
         header = json.dumps({"key": key, "tokens": len(snapshot.tokens)}).encode() + b"\n"
         tokens = array.array("i", snapshot.tokens).tobytes()

@@ -129,7 +129,9 @@ class ModelHost(ErrorBoundary, Widget):
         """Set when no generation worker runs."""
         self._idle.set()
         self._quitting = threading.Event()
-        self._snapshots = SnapshotStore(services.paths.kv_dir)
+        self._snapshots = SnapshotStore(
+            services.paths.kv_dir, services.config.kv_cache_max_mb << 20
+        )
         """KV snapshots of chats, restored when one is opened again."""
         self._closer: threading.Thread | None = None
         """Stops the reply and frees the model once quitting has begun."""

@@ -46,3 +46,7 @@ def test_the_cap_evicts_the_least_recently_used(tmp_path: Path) -> None:
     assert remaining == ["newest", "used"] and store.size() <= 25_000
     store.delete(["used", "absent"])
     assert [p.stem for p in tmp_path.glob("*.kv")] == ["newest"]
+
+
+def test_a_cap_of_zero_keeps_none(tmp_path: Path) -> None:
+    assert not SnapshotStore(tmp_path, cap_bytes=0).save("abc", "k", Snapshot(TOKENS, b"s"))
