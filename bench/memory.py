@@ -22,11 +22,11 @@ from bench.common import real_app
 AIM_MIB = 206
 
 
-def peak_mib(*args: str) -> float:
-    """Peak resident memory of one ``chattui`` process, in MiB."""
+def peak_mib(*args: str, module: str = "chattui") -> float:
+    """Peak resident memory of ``python -m MODULE ARGS`` in a fresh process, in MiB."""
     with tempfile.TemporaryDirectory() as home:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chattui", *args],
+            [sys.executable, "-m", module, *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "CHATTUI_HOME": home},
@@ -34,18 +34,6 @@ def peak_mib(*args: str) -> float:
         _, status, usage = os.wait4(process.pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, args
         return usage.ru_maxrss / 1024  # kilobytes on Linux
-
-
-def peak_of_child(*args: str) -> float:
-    """Peak resident memory of ``python -m bench.memory ARGS`` in a fresh process, in MiB."""
-    with tempfile.TemporaryDirectory() as home:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.memory", *args],
-            env={**os.environ, "CHATTUI_HOME": home},
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, args
-        return usage.ru_maxrss / 1024
 
 
 def ten_turns() -> None:
@@ -92,7 +80,7 @@ def main() -> None:
         f" ratio {statistics.median(short) / AIM_MIB:.2f})"
     )
     print(f"ask, 2,000-token reply {statistics.median(long):6.1f} MiB (the context grows to fit)")
-    app = [peak_of_child("--ten-turns") for _ in range(max(1, args.reps // 2))]
+    app = [peak_mib("--ten-turns", module="bench.memory") for _ in range(max(1, args.reps // 2))]
     print(f"app after ten turns    {statistics.median(app):6.1f} MiB")
 
 
