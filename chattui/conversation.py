@@ -108,6 +108,8 @@ class SearchHit:
     snippet: str
     """The best matching text, with the matches marked by ``[`` and ``]``."""
     updated_at: str
+    message_id: int | None = None
+    """The store's id of the message the snippet is from."""
 
 
 def title_from(text: str, limit: int = 60) -> str:

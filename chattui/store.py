@@ -325,6 +325,15 @@ class ConversationStore:
         )
 
     @_locked
+    def position(self, cid: str, message_id: int) -> int:
+        """Index of message ``message_id`` in its conversation's messages."""
+        row = self._db.execute(
+            "SELECT count(*) FROM messages WHERE conversation_id = ? AND id < ?",
+            (cid, message_id),
+        ).fetchone()
+        return int(row[0])
+
+    @_locked
     def message_ids(self, cid: str) -> list[int]:
         """Row ids of a conversation's messages, in order."""
         rows = self._db.execute(
@@ -347,15 +356,18 @@ class ConversationStore:
         ]
 
     @_locked
-    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+    def search(self, query: str, limit: int = 20, *, as_typed: bool = False) -> list[SearchHit]:
         """Conversations whose messages hold every word of ``query``, best match first.
 
         Words are found in any script (see store_search): English by any form of the word
         ("rivers" finds "river"), Chinese, Japanese and Korean words of any length inside
         sentences, and a Latin word glued to them. FTS syntax is not exposed, so any text is a
         valid query. Each hit comes with a snippet of its best message.
+
+        ``as_typed`` is for a query being typed: its last word is matched as the start of a word
+        ("riv" finds "river").
         """
-        words = terms(query)
+        words = terms(query, as_typed=as_typed)
         if not words:
             return []
         # Rank at most the newest SEARCH_CANDIDATES matching messages: a rare word is ranked
@@ -383,8 +395,10 @@ class ConversationStore:
             )
         }
         return [
-            SearchHit(cid, titles[cid]["title"], snippet(content, words), titles[cid]["updated_at"])
-            for cid, (_, _, content) in chosen
+            SearchHit(
+                cid, titles[cid]["title"], snippet(content, words), titles[cid]["updated_at"], mid
+            )
+            for cid, (_, mid, content) in chosen
         ]
 
     def _trigrams_starting(self, text: str) -> list[str]:
@@ -412,7 +426,7 @@ class ConversationStore:
                 for row in self._db.execute(
                     "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"  # noqa: S608
                     f" AND rowid IN ({marks})",
-                    [term.phrase, *ids],
+                    [term.stemmed, *ids],
                 )
             }
             dropped.update(mid for mid in ids if mid not in stemmed)

@@ -40,6 +40,8 @@ class Term:
 
     text: str
     """As typed."""
+    prefix: bool = False
+    """Matched as the start of a word (the word being typed)."""
 
     @property
     def wide(self) -> bool:
@@ -56,6 +58,11 @@ class Term:
         """As an FTS5 phrase (any text is then a valid query)."""
         return '"{}"'.format(self.text.replace('"', '""'))
 
+    @property
+    def stemmed(self) -> str:
+        """As a query of the stemmed index: a prefix query for a word being typed."""
+        return self.phrase + (" *" if self.prefix and not self.wide else "")
+
 
 @functools.lru_cache(maxsize=64)
 def _pattern(text: str, wide: bool) -> re.Pattern[str]:
@@ -65,9 +72,17 @@ def _pattern(text: str, wide: bool) -> re.Pattern[str]:
     return re.compile(f"(?<![{_LATIN}]){stem}[{_LATIN}]*")
 
 
-def terms(query: str) -> list[Term]:
-    """The words of ``query``."""
-    return [Term(word) for word in query.split()]
+def terms(query: str, *, as_typed: bool = False) -> list[Term]:
+    """The words of ``query``; ``as_typed``: the last is the start of a word being typed.
+
+    A word being typed is also looked for by the trigram index (when long enough), whose
+    substring hits count at the start of a word: a stemmer cuts some words shorter than what was
+    typed ("runn" is not a prefix of "run", the stem of "running").
+    """
+    words = [Term(word) for word in query.split()]
+    if as_typed and words and not query[-1:].isspace():
+        words[-1] = Term(words[-1].text, prefix=True)
+    return words
 
 
 def candidates(
@@ -96,7 +111,7 @@ def candidates(
     sources: list[str] = []
     filters: list[str] = []
     if latin:
-        params["stemmed"] = " AND ".join(term.phrase for term in latin)
+        params["stemmed"] = " AND ".join(term.stemmed for term in latin)
         sources.append("SELECT rowid FROM messages_fts WHERE messages_fts MATCH :stemmed")
     if all(len(term.text) >= TRIGRAM for term in latin) and (latin or wide_long):
         # Latin words glued to Chinese text, and the Chinese words, as substrings.

@@ -128,3 +128,42 @@ def test_short_words_at_the_end_or_alone(store: ConversationStore) -> None:
     assert [h.id for h in store.search("模型")] == [ending]
     assert [h.id for h in store.search("型")] == [ending]
     assert store.search("宇宙") == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "found"),
+    [
+        ("r", {"river", "running"}),  # the start of a word, not its inside ("driving")
+        ("riv", {"river"}),
+        ("runn", {"running"}),  # longer than the stem "run": found by the trigram index
+        ("runni", {"running"}),
+        ("dri", {"driving"}),
+        ("自注", {"自注意力"}),
+        ("the r", {"river"}),  # whole words before the one being typed
+        ("river ", {"river"}),  # a space ends the word
+    ],
+)
+def test_a_query_being_typed_matches_the_start_of_its_last_word(
+    store: ConversationStore, typed: str, found: set[str]
+) -> None:
+    ids = {
+        chat(store, "the river flows", "river"): "river",
+        chat(store, "I like driving fast", "driving"): "driving",
+        chat(store, "running is fun", "running"): "running",
+        chat(store, "什么是自注意力机制", "自注意力"): "自注意力",
+    }
+    assert {ids[hit.id] for hit in store.search(typed, as_typed=True)} == found
+
+
+def test_a_word_that_is_not_being_typed_is_whole(store: ConversationStore) -> None:
+    chat(store, "the river flows")
+    assert store.search("ri") == []
+    assert store.search("ri", as_typed=True) != []
+
+
+def test_a_hit_names_its_message_and_where_it_is_in_the_chat(store: ConversationStore) -> None:
+    cid = store.create(title="t", model_id=None, system_prompt=None)
+    for n in range(30):
+        store.add_message(cid, Message(Role.USER, f"walrus {n}" if n == 17 else f"seal {n}"))
+    (hit,) = store.search("walrus")
+    assert hit.message_id is not None and store.position(cid, hit.message_id) == 17
