@@ -19,6 +19,8 @@ def age(timestamp: str, now: datetime | None = None) -> str:
         then = datetime.fromisoformat(timestamp)
     except ValueError:
         return "?"
+    if then.tzinfo is None:  # written by another tool without a zone: taken as UTC
+        then = then.replace(tzinfo=UTC)
     seconds = max(0.0, ((now or datetime.now(UTC)) - then).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
