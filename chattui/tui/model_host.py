@@ -117,6 +117,8 @@ class ModelHost(ErrorBoundary, Widget):
         self.role: str | None = None
         """Name of the role new chats follow (saved with them)."""
         self._conversation: Conversation | None = None
+        self._turns = 0
+        """Counts chats opened and replies begun: a KV snapshot read after either is stale."""
         self._generation = 0
         """Counts load requests: only the newest one's engine is kept."""
         self._previous: ResolvedModel | None = None
@@ -231,14 +233,22 @@ class ModelHost(ErrorBoundary, Widget):
             conversation=conversation,
             role=self.role if conversation is None else None,
         )
+        self._turns += 1
         if conversation is not None:
-            self._restore(self.engine, conversation.id)
+            self._restore(self.engine, conversation.id, self._turns)
 
-    def _restore(self, engine: Engine, conversation_id: str) -> None:
-        """Load the chat's KV snapshot, so that only what follows it is evaluated."""
+    @work(thread=True, exclusive=True, group="restore")
+    def _restore(self, engine: Engine, conversation_id: str, turns: int) -> None:
+        """Load the chat's KV snapshot, so that only what follows it is evaluated.
+
+        In a worker: a long chat's snapshot is tens of megabytes. A reply sent meanwhile is
+        still right, only slower: the engine keeps the prefix its cache and the prompt share.
+        """
         if not isinstance(engine, Snapshotting):
             return
         with self._engine_lock:  # the last reply's snapshot may still be being written
+            if engine is not self.engine or turns != self._turns:
+                return  # closed, another chat opened, or a reply began meanwhile
             snapshot = self._snapshots.load(conversation_id, engine.snapshot_key)
             if snapshot is not None:
                 engine.restore(snapshot)
@@ -276,6 +286,7 @@ class ModelHost(ErrorBoundary, Widget):
             )
         stream = ReplyStream()
         self.stream = stream
+        self._turns += 1
         self._idle.clear()  # here, not in the worker: a quit may come before it starts
         self._generate(self.session, stream, start)
         return stream

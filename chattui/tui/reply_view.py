@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from chattui.conversation import Message
 from chattui.tui.pacing import Pacer
 from chattui.tui.reply_stream import Progress, ReplyStream
-from chattui.tui.widgets.transcript import Reply, Transcript, UserMessage, Welcome, note_for
+from chattui.tui.widgets.messages import Reply, UserMessage, Welcome, note_for
+from chattui.tui.widgets.transcript import Transcript
 
 PROGRESS_EVERY = 0.25
 """Seconds between two reports of live figures (tok/s, context) while a reply streams."""
@@ -70,6 +71,7 @@ class ReplyView:
         transcript = self.transcript
         async with self._lock:
             self.stream = stream
+            transcript.to_end()
             await transcript.query(Welcome).remove()
             replies = transcript.replies()
             if drop_reply and replies:
@@ -86,6 +88,7 @@ class ReplyView:
             else:
                 self._reply = Reply()
                 await transcript.mount(self._reply)
+            self._reply.live = True
             self._shown[stream] = Shown(user, self._reply)
         transcript.anchor()
         self._pacer.restart()
@@ -126,6 +129,8 @@ class ReplyView:
         if self.stream is stream:
             await self.drain()
         shown = self._shown.pop(stream, Shown(None, None))
+        if shown.reply is not None:
+            shown.reply.live = False
         if final is not None and shown.reply is not None:
             await shown.reply.finish(final.content, note_for(final))
         if self.stream is stream:

@@ -18,10 +18,11 @@ from chattui.tui.app import ChatApp
 from chattui.tui.screens.chat import ChatScreen
 from chattui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from chattui.tui.screens.settings import SettingsScreen
+from chattui.tui.widgets.messages import Notice, Reply, UserMessage
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.status import State, StatusBar
-from chattui.tui.widgets.transcript import Notice, Reply, Transcript, UserMessage
+from chattui.tui.widgets.transcript import Transcript
 from tests.tui.conftest import AppFactory
 
 WAIT_LIMIT = 120.0

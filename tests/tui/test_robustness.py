@@ -16,9 +16,10 @@ from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
 from chattui.tui.screens.dialogs import ErrorScreen
 from chattui.tui.screens.settings import SettingsScreen
+from chattui.tui.widgets.messages import Notice, Welcome
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.status import State, StatusBar
-from chattui.tui.widgets.transcript import Notice, Transcript, Welcome
+from chattui.tui.widgets.transcript import Transcript
 from tests.tui.conftest import SCRIPTED, AppFactory
 from tests.tui.test_app import finished, notified, ready, screen, send, stored, streamed, until
 

@@ -32,10 +32,11 @@ from chattui.tui.reply_view import ReplyView
 from chattui.tui.screens.saved_chats import BUSY, SavedChats
 from chattui.tui.screens.settings import FIELDS, Settings, SettingsScreen
 from chattui.tui.services import Services, StartOptions
+from chattui.tui.widgets.messages import Notice, Welcome
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.status import State, StatusBar
-from chattui.tui.widgets.transcript import Notice, Transcript, Welcome
+from chattui.tui.widgets.transcript import Transcript
 
 NARROW = 80
 """Terminals narrower than this start with the sidebar hidden."""
@@ -132,7 +133,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
     def _no_model(self, why: str) -> None:
         self.query_one(StatusBar).state = State.NO_MODEL
         self.query(Welcome).remove()
-        self.query_one(Transcript).mount(
+        self.query_one(Transcript).add(
             Notice(
                 f"No model to chat with: {why}\n\nOr download one with chattui models pull "
                 "qwen2.5-0.5b, or start chattui -m path/to/model.gguf to use a file you have. "
@@ -284,14 +285,21 @@ class ChatScreen(ErrorBoundary, SavedChats):
         self.host.set_role(None)
         self._show_chat(None)
 
-    def open_saved(self, conversation: Conversation) -> None:
-        """Show a saved conversation and continue it."""
-        self._show_chat(conversation)
+    def open_saved(self, conversation: Conversation, at: int | None = None) -> None:
+        """Show a saved conversation (from message ``at``) and continue it."""
+        self._show_chat(conversation, at=at)
 
     def _show_chat(
-        self, conversation: Conversation | None, *, session: ChatSession | None = None
+        self,
+        conversation: Conversation | None,
+        *,
+        session: ChatSession | None = None,
+        at: int | None = None,
     ) -> None:
-        """Show ``conversation`` (or a new chat, or ``session``'s history) and reply to it."""
+        """Show ``conversation`` (or a new chat, or ``session``'s history) and reply to it.
+
+        ``at`` is the index of a message to show first (a search hit); None shows the newest.
+        """
         self.editing = False
         if session is None:
             system = self.system_prompt if conversation is None else self._given_system
@@ -304,7 +312,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
         welcome = Welcome()
         welcome.model = model.spec.name if model else ""
         welcome.loading = self.host.engine is None
-        self.query_one(Transcript).show(messages, welcome)
+        self.query_one(Transcript).show(messages, welcome, at=at)
         self.query_one(StatusBar).dropped = 0
         self.host.measure()
 
@@ -459,8 +467,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
             listed = "\n".join(
                 f"{r.name}: {r.description}" for r in sorted(roles.values(), key=lambda r: r.name)
             )
-            self.query_one(Transcript).mount(Notice(f"Roles (/role NAME follows one):\n{listed}"))
-            self.query_one(Transcript).anchor()
+            self.query_one(Transcript).add(Notice(f"Roles (/role NAME follows one):\n{listed}"))
             return
         role = self._follow(name)
         if role is not None:
@@ -487,9 +494,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
 
     def slash_help(self, _: str) -> None:
         """/help: keys and commands."""
-        transcript = self.query_one(Transcript)
-        transcript.mount(Notice(slash.help_text()))
-        transcript.anchor()
+        self.query_one(Transcript).add(Notice(slash.help_text()))
 
     # Helpers -----------------------------------------------------------------------------
 

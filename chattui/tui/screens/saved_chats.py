@@ -36,6 +36,15 @@ class ChatsListed(Message):
     entries: list[Entry]
 
 
+@dataclass
+class ChatRead(Message):
+    """A chat chosen in the sidebar, read from the store by a worker."""
+
+    conversation: Conversation
+    at: int | None
+    """Index of the message to show (a search hit), None for the newest."""
+
+
 class SavedChats(Screen[None]):
     """The sidebar and the actions on saved chats; the screen built on it opens them."""
 
@@ -48,8 +57,11 @@ class SavedChats(Screen[None]):
         if text is not None:
             self.query_one(PromptInput).give_back(text)
 
-    def open_saved(self, conversation: Conversation) -> None:
-        """Show ``conversation`` and continue it (the screen built on this one does it)."""
+    def open_saved(self, conversation: Conversation, at: int | None = None) -> None:
+        """Show ``conversation`` (from message ``at``) and continue it.
+
+        The screen built on this one does it.
+        """
         raise NotImplementedError
 
     def action_new_chat(self) -> None:
@@ -58,15 +70,15 @@ class SavedChats(Screen[None]):
 
     def action_copy_reply(self) -> None:
         """Copy the last reply to the clipboard."""
-        replies = self.query_one(Transcript).replies()
-        if replies:
-            self.app.copy_to_clipboard(replies[-1].text)
+        reply = self.query_one(Transcript).last_reply()
+        if reply is not None:
+            self.app.copy_to_clipboard(reply)
             self.notify("Copied the last reply.")
 
     def action_copy_code(self) -> None:
         """Copy the last code block of the last reply."""
-        replies = self.query_one(Transcript).replies()
-        blocks = CODE_BLOCK.findall(replies[-1].text) if replies else []
+        reply = self.query_one(Transcript).last_reply()
+        blocks = CODE_BLOCK.findall(reply) if reply is not None else []
         if blocks:
             self.app.copy_to_clipboard(blocks[-1])
             self.notify("Copied the code block.")
@@ -154,7 +166,8 @@ class SavedChats(Screen[None]):
         store = self.services.store
         assert store is not None
         if query.strip():
-            entries = [Entry(h.id, h.title, h.snippet) for h in store.search(query, 50)]
+            hits = store.search(query, 50, as_typed=True)
+            entries = [Entry(h.id, h.title, h.snippet, h.message_id) for h in hits]
         else:
             entries = [
                 Entry(c.id, c.title, f"{age(c.updated_at)} · {c.message_count} messages")
@@ -174,18 +187,35 @@ class SavedChats(Screen[None]):
 
     @on(Sidebar.Opened)
     def on_open(self, event: Sidebar.Opened) -> None:
-        """Open the chosen conversation."""
+        """Read the chosen conversation in a worker: a long one must not stop the app."""
         if self.host.busy:
             self._refuse(BUSY)
             return
-        assert self.services.store is not None
+        self._read_chat(event.conversation_id, event.message_id)
+
+    @work(thread=True, exclusive=True, group="open")
+    def _read_chat(self, cid: str, message_id: int | None) -> None:
+        store = self.services.store
+        assert store is not None
         try:
-            conversation = self.services.store.get(event.conversation_id)
+            conversation = store.get(cid)
+            at = None if message_id is None else store.position(cid, message_id)
         except ChattuiError as error:
-            self.notify(f"That chat is gone: {error}", severity="warning")
-            self.refresh_sidebar()
+            self.app.call_from_thread(self._gone, error)
             return
-        self.open_saved(conversation)
+        if not get_current_worker().is_cancelled:  # the chat chosen last wins
+            self.post_message(ChatRead(conversation, at))
+
+    def _gone(self, error: ChattuiError) -> None:
+        self.notify(f"That chat is gone: {error}", severity="warning")
+        self.refresh_sidebar()
+
+    def on_chat_read(self, message: ChatRead) -> None:
+        """Open the chat a worker read."""
+        if self.host.busy:
+            self._refuse(BUSY)
+            return
+        self.open_saved(message.conversation, message.at)
         self.query_one(PromptInput).focus()
 
     def _current(self) -> Conversation | None:

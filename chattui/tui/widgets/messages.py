@@ -1,13 +1,14 @@
-"""The transcript: user turns as plain text, replies as Markdown streamed in as they arrive."""
+"""The widgets of a transcript: user turns as plain text, replies as Markdown streamed in."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.geometry import Region
 from textual.reactive import reactive
 from textual.visual import VisualType
@@ -148,6 +149,8 @@ class Reply(Vertical):
         """Text given to the view so far (body and tail)."""
         self._settled = len(text)
         """How much of it is in the body."""
+        self.live = False
+        """Whether it is being written (the transcript keeps it mounted)."""
 
     def compose(self) -> ComposeResult:
         """The Markdown body and the growing tail."""
@@ -181,6 +184,7 @@ class Reply(Vertical):
         self._tail.show("")
         self.text = text
         self.border_subtitle = note
+        self.live = False
 
 
 class Notice(Static):
@@ -229,25 +233,6 @@ class Welcome(Static):
         return text
 
 
-class Transcript(VerticalScroll):
-    """The conversation so far; stays scrolled to the newest text unless the user scrolls up."""
-
-    def show(self, messages: list[Message], welcome: Welcome | None = None) -> None:
-        """Replace the content with ``messages``, or ``welcome`` when there are none."""
-        self.remove_children()
-        shown = [_widget(m) for m in messages if m.role is not Role.SYSTEM]
-        self.mount_all(shown or ([welcome] if welcome is not None else []))
-        self.anchor()
-
-    def replies(self) -> list[Reply]:
-        """The reply widgets in order."""
-        return list(self.query(Reply))
-
-    def users(self) -> list[UserMessage]:
-        """The user message widgets in order."""
-        return list(self.query(UserMessage))
-
-
 def _shown(markdown: str) -> str:
     """Model text as a reply shows it: formulas as Unicode, nothing a terminal would obey."""
     return printable(formulas_to_text(markdown))
@@ -261,7 +246,29 @@ def note_for(message: Message) -> str:
     return message.info.model_id + ("" if finish == "stop" else f" · {finish}")
 
 
-def _widget(message: Message) -> UserMessage | Reply:
-    if message.role is Role.USER:
-        return UserMessage(message.content)
-    return Reply(message.content, note=note_for(message))
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A message of the transcript, as shown: what a widget is made from again."""
+
+    user: bool
+    """A user's message (else a reply)."""
+    text: str
+    note: str = ""
+    """The line under a reply."""
+
+    @classmethod
+    def of(cls, message: Message) -> Item:
+        """How ``message`` is shown."""
+        return cls(message.role is Role.USER, message.content, note_for(message))
+
+
+def widget_for(item: Item) -> UserMessage | Reply:
+    """The widget that shows ``item``."""
+    return UserMessage(item.text) if item.user else Reply(item.text, note=item.note)
+
+
+def item_of(widget: UserMessage | Reply) -> Item:
+    """What ``widget`` shows, to be shown again once it is gone."""
+    if isinstance(widget, UserMessage):
+        return Item(True, widget.text)
+    return Item(False, widget.text, str(widget.border_subtitle or ""))

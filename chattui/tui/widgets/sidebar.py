@@ -22,6 +22,8 @@ class Entry:
     title: str
     detail: str
     """Age, or the matching snippet when filtering."""
+    message_id: int | None = None
+    """The message the snippet is from, when filtering."""
 
 
 class Sidebar(Vertical):
@@ -32,12 +34,19 @@ class Sidebar(Vertical):
         """A conversation was chosen."""
 
         conversation_id: str
+        message_id: int | None = None
+        """The message to show (a search hit), or None for the newest."""
 
     @dataclass
     class FilterChanged(Message):
         """The filter text changed."""
 
         query: str
+
+    def __init__(self, *, id: str | None = None) -> None:
+        """An empty sidebar."""
+        super().__init__(id=id)
+        self._entries: dict[str, Entry] = {}
 
     def compose(self) -> ComposeResult:
         """The filter box and the list."""
@@ -48,6 +57,7 @@ class Sidebar(Vertical):
         """Replace the list."""
         chats = self.query_one(OptionList)
         chats.clear_options()
+        self._entries = {entry.id: entry for entry in entries}
         for entry in entries:
             label = Text(printable(entry.title), no_wrap=True, overflow="ellipsis")
             label.append("\n" + printable(entry.detail), style="dim")
@@ -73,5 +83,6 @@ class Sidebar(Vertical):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         """Tell the screen to open the chosen conversation."""
         event.stop()
-        if event.option.id is not None:
-            self.post_message(self.Opened(event.option.id))
+        entry = self._entries.get(event.option.id or "")
+        if entry is not None:
+            self.post_message(self.Opened(entry.id, entry.message_id))
