@@ -16,6 +16,7 @@ back with messages, which bubble up to the screen after the host has updated its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from chattui.chat import ChatSession, ChatTurn
 from chattui.conversation import Conversation
 from chattui.conversation import Message as ChatMessage
 from chattui.engine.base import Engine, EngineSettings, Snapshotting
-from chattui.engine.context import next_trim
+from chattui.engine.context import fit_messages, next_trim, reply_budget
 from chattui.engine.kvstate import SnapshotStore
 from chattui.errors import ChattuiError
 from chattui.sampling import GenerationOptions
@@ -95,6 +96,8 @@ class ModelHost(ErrorBoundary, Widget):
         used: int
         next_drop: int
         generation: int
+        left_out: int = 0
+        """Oldest messages the next prompt leaves out: the chat is longer than the context."""
 
     def __init__(self, services: Services, settings: EngineSettings) -> None:
         """Create the host; nothing is loaded until ``load``."""
@@ -351,9 +354,13 @@ class ModelHost(ErrorBoundary, Widget):
             if not messages:
                 self.post_message(self.Measured(0, 0, generation))
                 return
-            used = engine.count_tokens(messages)
+            used, left_out = engine.count_tokens(messages), 0
+            if used > engine.n_ctx - reply_budget(engine.n_ctx, reserve):
+                with contextlib.suppress(ChattuiError):  # too long even alone: said on send
+                    fit = fit_messages(messages, engine.count_tokens, engine.n_ctx, reserve)
+                    used, left_out, messages = fit.prompt_tokens, fit.dropped, list(fit.messages)
             drop = next_trim(messages, engine.count_tokens, engine.n_ctx, reserve)
-        self.post_message(self.Measured(used, drop, generation))
+        self.post_message(self.Measured(used, drop, generation, left_out))
 
     def on_model_host_measured(self, message: Measured) -> None:
         """Let only the newest count through to the screen."""

@@ -14,6 +14,7 @@ from chattui.paths import resolve_paths
 from chattui.sampling import Sampling
 from chattui.store import ConversationStore
 from chattui.tui.widgets.messages import Reply, UserMessage
+from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.status import StatusBar
 from chattui.tui.widgets.transcript import MOST, Transcript
@@ -235,3 +236,40 @@ async def test_a_long_chat_continues_on_the_real_engine(
         assert chat.query_one(StatusBar).dropped > 1000  # the oldest turns were left out
         assert shown(transcript)[-1] == saved[-1].content
         assert len(transcript.messages()) <= MOST
+
+
+async def test_page_keys_in_the_prompt_scroll_the_transcript(
+    app_factory: AppFactory, chattui_home: Path
+) -> None:
+    save_chat(chattui_home, 400)
+    app = app_factory(continue_latest=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        transcript = chat.query_one(Transcript)
+        await settled(pilot, transcript)
+        assert chat.query_one(PromptInput).has_focus
+        assert transcript.max_scroll_y - transcript.scroll_y <= 1
+        await pilot.press("pageup", "pageup")
+        await settled(pilot, transcript)
+        page = transcript.scrollable_content_region.height
+        assert transcript.max_scroll_y - transcript.scroll_y >= 2 * page - 2  # two pages up
+        assert chat.query_one(PromptInput).has_focus
+        await pilot.press("ctrl+home")
+        await settled(pilot, transcript)
+        assert transcript.window[0] == 0 and shown(transcript)[0] == text_of(0)
+        await pilot.press("ctrl+end")
+        await settled(pilot, transcript)
+        assert transcript.window[2] == 0 and shown(transcript)[-1] == text_of(399)
+
+
+async def test_the_status_bar_says_a_long_chat_leaves_its_oldest_messages_out(
+    app_factory: AppFactory, chattui_home: Path
+) -> None:
+    save_chat(chattui_home, 400)
+    app = app_factory(continue_latest=True, config=Config(context_size=2048))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        status = chat.query_one(StatusBar)
+        await until(pilot, lambda: status.dropped > 0, "the count")
+        assert 0 < status.used <= 2048 and status.dropped < 400
+        assert "oldest" in str(status.render())

@@ -179,6 +179,7 @@ class ChatScreen(ErrorBoundary, SavedChats):
         """Show how full the context is."""
         status = self.query_one(StatusBar)
         status.used, status.next_drop = message.used, message.next_drop
+        status.dropped = message.left_out
 
     # Sending -----------------------------------------------------------------------------
 
@@ -315,6 +316,18 @@ class ChatScreen(ErrorBoundary, SavedChats):
         self.query_one(Transcript).show(messages, welcome, at=at)
         self.query_one(StatusBar).dropped = 0
         self.host.measure()
+
+    @on(PromptInput.Scroll)
+    def on_scroll_keys(self, event: PromptInput.Scroll) -> None:
+        """PageUp/PageDown scroll the transcript; Ctrl+Home/Ctrl+End go to its ends."""
+        transcript = self.query_one(Transcript)
+        actions = {
+            "pageup": transcript.action_page_up,
+            "pagedown": transcript.action_page_down,
+            "ctrl+home": transcript.action_scroll_home,
+            "ctrl+end": transcript.action_scroll_end,
+        }
+        actions[event.key]()
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the saved conversations."""

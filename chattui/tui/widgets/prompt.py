@@ -20,6 +20,15 @@ class PromptInput(TextArea):
 
         text: str
 
+    @dataclass
+    class Scroll(Message):
+        """A key that scrolls the transcript was pressed in the prompt."""
+
+        key: str
+
+    SCROLL_KEYS = frozenset({"pageup", "pagedown", "ctrl+home", "ctrl+end"})
+    """Keys that scroll the transcript, not the prompt: a chat's prompt is a line or two."""
+
     def __init__(self) -> None:
         """Create an empty prompt."""
         super().__init__(id="prompt", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
@@ -37,6 +46,11 @@ class PromptInput(TextArea):
                 self._recall = 0
                 self.clear()
                 self.post_message(self.Submitted(text))
+            return
+        if event.key in self.SCROLL_KEYS:
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.Scroll(event.key))
             return
         if event.key in ("ctrl+j", "shift+enter"):
             event.prevent_default()
