@@ -13,6 +13,7 @@ from chattui.conversation import Conversation, Message, Role
 from chattui.paths import resolve_paths
 from chattui.sampling import Sampling
 from chattui.store import ConversationStore
+from chattui.tui.screens.chat import ChatScreen
 from chattui.tui.widgets.messages import Reply, UserMessage
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
@@ -63,6 +64,14 @@ def fewer_above(transcript: Transcript, than: int) -> Callable[[], bool]:
     return lambda: transcript.window[0] < than or not than
 
 
+async def opened(pilot: Pilot[None]) -> tuple[ChatScreen, Transcript]:
+    """The chat screen, once the model is ready and the transcript has filled the view."""
+    chat = await ready(pilot)
+    transcript = chat.query_one(Transcript)
+    await settled(pilot, transcript)
+    return chat, transcript
+
+
 async def settled(pilot: Pilot[None], transcript: Transcript) -> None:
     """Wait until the transcript has mounted what the view needs."""
     for _ in range(3):
@@ -77,9 +86,7 @@ async def test_a_long_chat_opens_with_only_the_newest_mounted(
     save_chat(chattui_home, 400)
     app = app_factory(continue_latest=True, replies=["fine"])
     async with app.run_test(size=(100, 30)) as pilot:
-        chat = await ready(pilot)
-        transcript = chat.query_one(Transcript)
-        await settled(pilot, transcript)
+        _chat, transcript = await opened(pilot)
         above, mounted, below = transcript.window
         assert below == 0 and 0 < mounted <= MOST and above + mounted == 400
         assert shown(transcript)[-1] == text_of(399)
@@ -96,9 +103,7 @@ async def test_scrolling_up_reaches_the_oldest_message_without_the_view_jumping(
     save_chat(chattui_home, 120)
     app = app_factory(continue_latest=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        chat = await ready(pilot)
-        transcript = chat.query_one(Transcript)
-        await settled(pilot, transcript)
+        _chat, transcript = await opened(pilot)
         loads = 0
         while transcript.window[0] or transcript.scroll_y:
             above = transcript.window[0]
@@ -244,9 +249,7 @@ async def test_page_keys_in_the_prompt_scroll_the_transcript(
     save_chat(chattui_home, 400)
     app = app_factory(continue_latest=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        chat = await ready(pilot)
-        transcript = chat.query_one(Transcript)
-        await settled(pilot, transcript)
+        chat, transcript = await opened(pilot)
         assert chat.query_one(PromptInput).has_focus
         assert transcript.max_scroll_y - transcript.scroll_y <= 1
         await pilot.press("pageup", "pageup")
