@@ -1,7 +1,8 @@
 """The model catalog: ``ModelSpec`` entries from ``models.toml`` and how a name resolves to one.
 
 The shipped ``models.toml`` is merged with the user's (same id: the user's entry wins). A model is
-named by id, alias (case-insensitive) or a path to a ``.gguf`` file, which is used where it lies.
+named by id, alias (case-insensitive), a path to a ``.gguf`` file, which is used where it lies, or
+``ENDPOINT/MODEL`` for a model an ``[[endpoints]]`` server serves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chattui.config import read_toml, validate_table
+from chattui.endpoints import Endpoint, parse_endpoints
 from chattui.errors import ConfigError, ModelNotFoundError
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
 
@@ -33,6 +35,8 @@ class EngineKind(enum.StrEnum):
 
     LLAMA = "llama"
     SCRIPTED = "scripted"
+    REMOTE = "remote"
+    """Served by an OpenAI-compatible endpoint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,11 @@ class ResolvedModel:
     spec: ModelSpec
     """The entry."""
     file: Path | None
-    """The GGUF on disk; None for a scripted model."""
+    """The GGUF on disk; None for a scripted or remote model."""
+    endpoint: Endpoint | None = None
+    """The server of a remote model."""
+    remote_name: str | None = None
+    """The model's name on that server."""
 
 
 def _string(value: object) -> str:
@@ -156,9 +164,12 @@ def parse_catalog(data: Mapping[str, Any], where: str) -> list[ModelSpec]:
         ConfigError: An entry is malformed.
     """
     entries = data.get("models", [])
-    extra = set(data) - {"models"}
+    extra = set(data) - {"models", "endpoints"}
     if extra:
-        raise ConfigError(f"{where}: unknown key '{sorted(extra)[0]}'; use [[models]] tables")
+        raise ConfigError(
+            f"{where}: unknown key '{sorted(extra)[0]}'; use [[models]] and [[endpoints]] tables"
+        )
+    parse_endpoints(data, where)  # checked here too: one parse validates the whole file
     if not isinstance(entries, list):
         raise ConfigError(f"{where}: 'models' must be [[models]] tables")
     specs: list[ModelSpec] = []
@@ -195,15 +206,22 @@ def shipped_catalog_text() -> str:
 class Catalog:
     """The merged model catalog and the rules to find a model's file."""
 
-    def __init__(self, specs: list[ModelSpec], models_dir: Path) -> None:
+    def __init__(
+        self,
+        specs: list[ModelSpec],
+        models_dir: Path,
+        endpoints: list[Endpoint] | None = None,
+    ) -> None:
         """Create a catalog.
 
         Args:
             specs: Entries in priority order (the first installed one is the default).
             models_dir: Where downloaded model files live.
+            endpoints: OpenAI-compatible servers whose models are named ``ID/MODEL``.
         """
         self.specs = specs
         self.models_dir = models_dir
+        self.endpoints = endpoints or []
 
     @classmethod
     def load(cls, user_catalog: Path, models_dir: Path) -> Catalog:
@@ -214,11 +232,15 @@ class Catalog:
         """
         import tomllib
 
-        shipped = parse_catalog(tomllib.loads(shipped_catalog_text()), "shipped models.toml")
+        shipped_data = tomllib.loads(shipped_catalog_text())
+        shipped = parse_catalog(shipped_data, "shipped models.toml")
+        endpoints = {e.id: e for e in parse_endpoints(shipped_data, "shipped models.toml")}
         user: list[ModelSpec] = []
         if user_catalog.exists():
-            user = parse_catalog(read_toml(user_catalog), str(user_catalog))
-        return cls(_merge(shipped, user), models_dir)
+            data = read_toml(user_catalog)
+            user = parse_catalog(data, str(user_catalog))
+            endpoints |= {e.id: e for e in parse_endpoints(data, str(user_catalog))}
+        return cls(_merge(shipped, user), models_dir, list(endpoints.values()))
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self.specs)
@@ -243,7 +265,7 @@ class Catalog:
 
     def is_installed(self, spec: ModelSpec) -> bool:
         """Whether the entry can run now (its file is present, or it needs none)."""
-        return spec.engine is EngineKind.SCRIPTED or self.locate(spec).is_file()
+        return spec.engine is not EngineKind.LLAMA or self.locate(spec).is_file()
 
     def resolve(self, name: str) -> ResolvedModel:
         """Resolve an id, an alias or a path to a model that can be loaded.
@@ -254,6 +276,9 @@ class Catalog:
         spec = self.get(name)
         if spec is not None:
             return self._ready(spec)
+        remote = self.remote(name)
+        if remote is not None:
+            return remote
         candidate = Path(name).expanduser()
         if name.lower().endswith(".gguf") or "/" in name or candidate.is_file():
             if not candidate.is_file():
@@ -263,6 +288,34 @@ class Catalog:
         raise ModelNotFoundError(
             f"unknown model '{name}'; use one of: {known}, or a path to a .gguf file"
         )
+
+    def remote_names(self) -> list[str]:
+        """``ID/MODEL`` for the models the endpoints list in their ``models`` option."""
+        return [f"{e.id}/{m}" for e in self.endpoints for m in e.models]
+
+    def endpoint(self, endpoint_id: str) -> Endpoint | None:
+        """The endpoint called ``endpoint_id``."""
+        return next((e for e in self.endpoints if e.id == endpoint_id), None)
+
+    def remote(self, name: str) -> ResolvedModel | None:
+        """``ENDPOINT/MODEL`` as a model of that endpoint; None if no endpoint has that id.
+
+        The model name is not checked here (no network): the server says if it serves none.
+
+        Raises:
+            ModelNotFoundError: The endpoint exists but no model is named after the slash.
+        """
+        endpoint_id, slash, model = name.strip().partition("/")
+        endpoint = self.endpoint(endpoint_id) if slash else None
+        if endpoint is None:
+            return None
+        if not model.strip():
+            served = ", ".join(f"{endpoint.id}/{m}" for m in endpoint.models)
+            raise ModelNotFoundError(
+                f"name a model of endpoint '{endpoint.id}' after the slash"
+                + (f", e.g. {served}" if served else "; chattui models list shows them")
+            )
+        return remote_model(endpoint, model.strip())
 
     def _ready(self, spec: ModelSpec) -> ResolvedModel:
         if spec.engine is EngineKind.SCRIPTED:
@@ -303,6 +356,18 @@ class Catalog:
             if name and name.strip():
                 return self.resolve(name.strip())
         return self.default()
+
+
+def remote_model(endpoint: Endpoint, model: str) -> ResolvedModel:
+    """Model ``model`` of ``endpoint``, as the catalog resolves it."""
+    spec = ModelSpec(
+        id=f"{endpoint.id}/{model}",
+        name=f"{model} ({endpoint.id})",
+        n_ctx=endpoint.n_ctx or DEFAULT_N_CTX,
+        engine=EngineKind.REMOTE,
+        description=f"served by {endpoint.public_url}",
+    )
+    return ResolvedModel(spec, None, endpoint, model)
 
 
 def _spec_for_file(path: Path) -> ModelSpec:

@@ -8,7 +8,7 @@ Ctrl+C, an engine error or even a killed process keeps everything but the last s
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -255,12 +255,15 @@ class ChatSession:
         model = self.model if turn is None else turn.model
         options = self.options if turn is None else turn.options
         spec, file = model.spec, model.file
-        base: Mapping[str, Any] = {
+        base: dict[str, Any] = {
             "model_id": spec.id,
             "model_file": file.name if file else None,
             "model_size": _size(file),
             "model_sha256": spec.sha256,
         }
+        if turn is not None:  # where a remote reply came from, and its reasoning
+            base |= {k: v for k, v in turn.reply.provenance.items() if k in _PROVENANCE}
+            base["reasoning"] = turn.reply.reasoning or None
         if stats is None:
             return ReplyInfo(**base, settings=self._settings(options))
         return ReplyInfo(
@@ -272,6 +275,10 @@ class ChatSession:
             decode_tps=round(stats.decode_tps, 2),
             finish_reason=str(stats.finish_reason),
         )
+
+
+_PROVENANCE = frozenset({"endpoint", "base_url", "server_model", "fingerprint"})
+"""What an engine may add to the record of a reply."""
 
 
 def _size(file: Path | None) -> int | None:

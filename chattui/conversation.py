@@ -50,6 +50,16 @@ class ReplyInfo:
     finish_reason: str | None = None
     """stop, length, stopped or error; None while the reply is being written (or was cut off
     by a killed process)."""
+    endpoint: str | None = None
+    """Id of the remote endpoint that served the model."""
+    base_url: str | None = None
+    """Its URL, without credentials."""
+    server_model: str | None = None
+    """The model id the server reported."""
+    fingerprint: str | None = None
+    """The server's ``system_fingerprint``, when it reported one."""
+    reasoning: str | None = None
+    """The model's reasoning, kept apart from the answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +131,16 @@ def title_from(text: str, limit: int = 60) -> str:
     return fit(" ".join(text.split()), limit)
 
 
+_ONLY_WHEN_SET = frozenset({"endpoint", "base_url", "server_model", "fingerprint", "reasoning"})
+"""Fields left out of the JSON form when empty: most replies come from a local model."""
+
+
 def info_to_dict(info: ReplyInfo | None) -> dict[str, Any] | None:
     """The JSON-ready form of a ReplyInfo."""
-    return None if info is None else {**asdict(info), "settings": dict(info.settings)}
+    if info is None:
+        return None
+    data = {k: v for k, v in asdict(info).items() if v is not None or k not in _ONLY_WHEN_SET}
+    return data | {"settings": dict(info.settings)}
 
 
 def info_from_dict(data: Mapping[str, Any] | None) -> ReplyInfo | None:

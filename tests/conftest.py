@@ -12,6 +12,7 @@ from chattui.catalog import Catalog, ResolvedModel
 from chattui.engine.base import EngineSettings
 from chattui.engine.llama import LlamaEngine
 from chattui.paths import resolve_paths
+from tests.remote.servers import KEY, FaultServer, LlamaServer, write_endpoints
 
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -49,3 +50,32 @@ def engine(demo_model: ResolvedModel) -> Iterator[LlamaEngine]:
     loaded = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=2048))
     yield loaded
     loaded.close()
+
+
+@pytest.fixture
+def fault() -> Iterator[FaultServer]:
+    """A scripted OpenAI-compatible server for faults a real one rarely shows (tests/remote)."""
+    server = FaultServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_server(demo_path: Path) -> Iterator[LlamaServer]:
+    """llama-cpp-python's own OpenAI-compatible server on the demo model, for the session."""
+    server = LlamaServer(demo_path)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lab(chattui_home: Path, llama_server: LlamaServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An endpoint 'lab' for the local server, its key read from $LAB_KEY; its base URL."""
+    monkeypatch.setenv("LAB_KEY", KEY)
+    write_endpoints(
+        chattui_home, f'id = "lab"\nbase_url = "{llama_server.base_url}"\napi_key_env = "LAB_KEY"'
+    )
+    return llama_server.base_url

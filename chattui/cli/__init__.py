@@ -151,6 +151,13 @@ def ask(
         typer.Option("--format", help="auto: Markdown on a terminal, plain text in a pipe."),
     ] = OutputFormat.AUTO,
     stats: Annotated[bool, typer.Option("--stats", help="Print token counts and speed.")] = False,
+    reasoning: Annotated[
+        bool,
+        typer.Option(
+            "--reasoning",
+            help="Print the model's reasoning before the answer (a pipe: <think>…</think>).",
+        ),
+    ] = False,
     continue_latest: Annotated[
         bool, typer.Option("--continue", "-c", help="Continue the most recent conversation.")
     ] = False,
@@ -185,6 +192,7 @@ def ask(
         as_json=as_json,
         output_format=output_format,
         stats=stats,
+        reasoning=reasoning,
         verbose=verbose,
         continue_latest=continue_latest,
         conversation=cid,

@@ -27,6 +27,7 @@ from chattui.errors import ConversationNotFoundError, UsageError
 from chattui.paths import resolve_paths
 from chattui.roles import find_role, load_roles, role_language
 from chattui.sampling import Sampling
+from chattui.terminal_text import printable
 
 if TYPE_CHECKING:
     from chattui.engine.base import Engine
@@ -48,6 +49,8 @@ class AskRequest:
     as_json: bool = False
     output_format: OutputFormat = OutputFormat.AUTO
     stats: bool = False
+    reasoning: bool = False
+    """Print the model's reasoning before the answer."""
     verbose: bool = False
     continue_latest: bool = False
     """Continue the most recent conversation (-c)."""
@@ -197,13 +200,21 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         with signals.stopping(turn.stop) as received:  # Ctrl+C, SIGTERM, SIGHUP
             writer = choose_writer(request, engine.model_id, engine.load_seconds)
             pieces = iter(turn)
+            shown = ReasoningShown(writer) if request.reasoning else None
             try:
                 for piece in pieces:
+                    if shown is not None:
+                        shown.show(turn.reply.reasoning)
                     writer.write(piece)
             finally:
                 pieces.close()  # saves the reply as it stands, whatever ended the loop
-                if isinstance(writer, JsonWriter) and session.cid is not None:
-                    writer.extra["conversation_id"] = session.cid
+                if shown is not None:
+                    shown.show(turn.reply.reasoning)
+                if isinstance(writer, JsonWriter):
+                    if turn.reply.reasoning:
+                        writer.extra["reasoning"] = turn.reply.reasoning
+                    if session.cid is not None:
+                        writer.extra["conversation_id"] = session.cid
                 writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
         code = signals.exit_code(received[0]) if received else 0
         stats = turn.stats
@@ -221,6 +232,27 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         engine.close()
         if store is not None:
             store.close()
+
+
+class ReasoningShown:
+    """Prints the model's reasoning once, before the answer (``ask --reasoning``)."""
+
+    def __init__(self, writer: ReplyWriter) -> None:
+        """Print through ``writer``'s stream."""
+        self.writer = writer
+        self.done = False
+
+    def show(self, reasoning: str) -> None:
+        """Print ``reasoning`` if there is some and it was not printed yet."""
+        if self.done or not reasoning.strip():
+            return
+        self.done = True
+        if isinstance(self.writer, MarkdownWriter):
+            from rich.text import Text
+
+            self.writer.console.print(Text(printable(reasoning.strip()), style="dim italic"))
+        elif isinstance(self.writer, PlainWriter):
+            self.writer.write(f"<think>\n{reasoning.strip()}\n</think>\n\n")
 
 
 def _open(model: ResolvedModel, request: AskRequest, config: Config) -> Engine:

@@ -13,7 +13,7 @@ from chattui.engine.base import Engine, EngineSettings
 
 
 def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
-    """Load the engine for a resolved model (imports llama_cpp only when needed).
+    """Load the engine for a resolved model (imports llama_cpp or httpx only when needed).
 
     Raises:
         ModelLoadError: The file cannot be loaded.
@@ -26,6 +26,10 @@ def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
             model_id=model.spec.id,
             n_ctx=settings.n_ctx or model.spec.n_ctx,
         )
+    if model.spec.engine is EngineKind.REMOTE:
+        from chattui.engine.remote import RemoteEngine
+
+        return RemoteEngine(model, settings)
     from chattui.engine.llama import LlamaEngine
 
     assert model.file is not None

@@ -116,6 +116,11 @@ class Reply:
         self._stop = threading.Event()
         self._stats: TurnStats | None = None
         self._pieces: list[str] = []
+        self._reasoning: list[str] = []
+        self._on_stop: Callable[[], None] | None = None
+        self.provenance: dict[str, str] = {}
+        """Where the reply came from beyond the model (a remote endpoint and what it reported),
+        saved with it."""
         self.on_prompt_progress: Callable[[int, int], None] | None = None
         """Called on the generating thread after each batch of prompt tokens with (evaluated so
         far, to evaluate in all); set it before iterating. A stop requested from it lands before
@@ -137,9 +142,30 @@ class Reply:
         """Everything yielded so far."""
         return "".join(self._pieces)
 
+    @property
+    def reasoning(self) -> str:
+        """The model's reasoning so far, kept apart from the answer (empty if it gave none)."""
+        return "".join(self._reasoning)
+
+    def add_reasoning(self, text: str) -> None:
+        """Record reasoning text; called by the engine as it arrives."""
+        self._reasoning.append(text)
+
     def stop(self) -> None:
         """Ask the engine to stop; safe to call from any thread."""
         self._stop.set()
+        if self._on_stop is not None:
+            self._on_stop()
+
+    def when_stopped(self, action: Callable[[], None] | None) -> None:
+        """Have ``stop()`` also run ``action`` (a remote engine closes its connection)."""
+        self._on_stop = action
+        if action is not None and self._stop.is_set():
+            action()
+
+    def wait_for_stop(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` (a pause before a retry); True if stopped meanwhile."""
+        return self._stop.wait(seconds)
 
     @property
     def stop_requested(self) -> bool:

@@ -132,7 +132,8 @@ class ReplyView:
         if shown.reply is not None:
             shown.reply.live = False
         if final is not None and shown.reply is not None:
-            await shown.reply.finish(final.content, note_for(final))
+            reasoning = (final.info.reasoning if final.info else None) or ""
+            await shown.reply.finish(final.content, note_for(final), reasoning)
         if self.stream is stream:
             self.stream, self._reply = None, None
         return shown

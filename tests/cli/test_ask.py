@@ -206,12 +206,15 @@ def test_version_and_help_do_not_import_engine_or_ui() -> None:
     probe = (
         "import sys\n"
         "from chattui.cli import app\n"
-        "for args in (['--help'], ['ask', '--help'], ['--version'], ['paths']):\n"
+        "commands = (['--help'], ['ask', '--help'], ['models', '--help'],\n"
+        "    ['--version'], ['paths'])\n"
+        "for args in commands:\n"
         "    try:\n"
         "        app(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "print('LOADED', [m for m in ('llama_cpp', 'textual', 'numpy') if m in sys.modules])\n"
+        "heavy = ('llama_cpp', 'textual', 'numpy', 'httpx', 'httpx_sse', 'openai')\n"
+        "print('LOADED', [m for m in heavy if m in sys.modules])\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "LOADED []" in result.stdout

@@ -7,12 +7,13 @@ streams. What concerns saved chats (sidebar, rename, delete, export) is in saved
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -94,6 +95,8 @@ class ChatScreen(ErrorBoundary, SavedChats):
         """Whether the prompt holds the last message, to be sent in its place."""
         self.view = ReplyView(Transcript(id="transcript"), self._progress)
         """The reply in flight, as the transcript shows it."""
+        self.served: list[str] = []
+        """``ID/MODEL`` of the models the endpoints serve, asked in a worker at start."""
 
     def compose(self) -> ComposeResult:
         """Sidebar beside the chat column."""
@@ -121,6 +124,8 @@ class ChatScreen(ErrorBoundary, SavedChats):
             role = self._follow(self._start_role)
             model_name = model_name or (role.model if role else None)
         self._show_chat(conversation)
+        if self.services.catalog.endpoints:
+            self._ask_endpoints()
         try:
             model = self.services.choose_model(model_name, conversation)
         except ChattuiError as error:
@@ -129,6 +134,18 @@ class ChatScreen(ErrorBoundary, SavedChats):
         self.host.load(model)
 
     # The model ---------------------------------------------------------------------------
+
+    @work(thread=True, group="endpoints")
+    def _ask_endpoints(self) -> None:
+        """Learn the models the endpoints serve, for the settings panel (never blocks it)."""
+        from chattui.engine.remote import list_models
+
+        served: list[str] = []
+        for endpoint in self.services.catalog.endpoints:
+            # One that cannot be asked is left out: using it says why, and so does doctor.
+            with contextlib.suppress(ChattuiError):
+                served += [f"{endpoint.id}/{m.id}" for m in list_models(endpoint, timeout=5)]
+        self.app.call_from_thread(setattr, self, "served", served)
 
     def _no_model(self, why: str) -> None:
         self.query_one(StatusBar).state = State.NO_MODEL
@@ -379,9 +396,15 @@ class ChatScreen(ErrorBoundary, SavedChats):
             role=self.host.role or "",
         )
         catalog = self.services.catalog
-        models = [(s.id, s.name, catalog.is_installed(s)) for s in catalog]
+        models = [
+            (s.id, f"{s.name} ({'installed' if catalog.is_installed(s) else 'not installed'})")
+            for s in catalog
+        ]
+        remote = dict.fromkeys([*catalog.remote_names(), *self.served])
+        models += [(name, f"{name} (remote)") for name in remote]
         if model is not None and current.model not in {m[0] for m in models}:
-            models.insert(0, (current.model, f"{model.spec.name} (file)", True))
+            kind = "remote" if model.endpoint is not None else "file"
+            models.insert(0, (current.model, f"{model.spec.name} ({kind})"))
         try:
             roles = [(r.name, r.description) for r in self.services.roles().values()]
         except ChattuiError as error:

@@ -47,10 +47,10 @@ class SettingsScreen(ModalScreen[Settings | None]):
     def __init__(
         self,
         current: Settings,
-        models: list[tuple[str, str, bool]],
+        models: list[tuple[str, str]],
         roles: list[tuple[str, str]] | None = None,
     ) -> None:
-        """Edit ``current``; ``models`` are (id, name, installed), ``roles`` (name, description)."""
+        """Edit ``current``; ``models`` are (id, label), ``roles`` (name, description)."""
         super().__init__()
         self.current = current
         self.models = models
@@ -58,10 +58,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
 
     def compose(self) -> ComposeResult:
         """One row per setting."""
-        choices = [
-            (f"{name} ({'installed' if ok else 'not installed'})", mid)
-            for mid, name, ok in self.models
-        ]
+        choices = [(label, mid) for mid, label in self.models]
         with VerticalScroll(classes="dialog settings"):
             yield Label("Model")
             yield Select(choices, value=self.current.model, allow_blank=False, id="model")

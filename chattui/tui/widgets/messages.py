@@ -13,7 +13,7 @@ from textual.geometry import Region
 from textual.reactive import reactive
 from textual.visual import VisualType
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
 from chattui.conversation import Message, Role
@@ -136,9 +136,13 @@ class Reply(Vertical):
     before it is shown.
     """
 
-    def __init__(self, text: str = "", *, note: str = "") -> None:
-        """Show ``text``; ``note`` is a short line under it (model, finish reason)."""
+    def __init__(self, text: str = "", *, note: str = "", reasoning: str = "") -> None:
+        """Show ``text``; ``note`` is a short line under it (model, finish reason).
+
+        ``reasoning``, the model's thinking before it answered, is shown folded above it.
+        """
         super().__init__()
+        self.reasoning = reasoning
         self.text = text
         """The whole reply, as the model wrote it."""
         self.border_subtitle = note
@@ -153,7 +157,9 @@ class Reply(Vertical):
         """Whether it is being written (the transcript keeps it mounted)."""
 
     def compose(self) -> ComposeResult:
-        """The Markdown body and the growing tail."""
+        """The reasoning (folded), the Markdown body and the growing tail."""
+        if self.reasoning:
+            yield _reasoning(self.reasoning)
         yield self._body
         yield self._tail
 
@@ -174,8 +180,11 @@ class Reply(Vertical):
             tail = tail[cut:]
         self._tail.show(tail.rstrip("\n"))
 
-    async def finish(self, text: str, note: str) -> None:
+    async def finish(self, text: str, note: str, reasoning: str = "") -> None:
         """The reply ended as ``text``: show it all as Markdown, with ``note`` under it."""
+        if reasoning and not self.reasoning:
+            self.reasoning = reasoning
+            await self.mount(_reasoning(reasoning), before=self._body)
         if text.startswith(self._streamed[: self._settled]) and self._settled:
             await self._body.append(_shown(text[self._settled :]))
         else:
@@ -185,6 +194,17 @@ class Reply(Vertical):
         self.text = text
         self.border_subtitle = note
         self.live = False
+
+
+def _reasoning(text: str) -> Collapsible:
+    """The model's reasoning, folded: a click or Enter on its title shows it."""
+    words = len(text.split())
+    return Collapsible(
+        Static(Text(printable(text.strip()), style="dim")),
+        title=f"Reasoning ({words} words)",
+        collapsed=True,
+        classes="reasoning",
+    )
 
 
 class Notice(Static):
@@ -255,20 +275,25 @@ class Item:
     text: str
     note: str = ""
     """The line under a reply."""
+    reasoning: str = ""
+    """A reply's reasoning, shown folded above it."""
 
     @classmethod
     def of(cls, message: Message) -> Item:
         """How ``message`` is shown."""
-        return cls(message.role is Role.USER, message.content, note_for(message))
+        reasoning = (message.info.reasoning if message.info else None) or ""
+        return cls(message.role is Role.USER, message.content, note_for(message), reasoning)
 
 
 def widget_for(item: Item) -> UserMessage | Reply:
     """The widget that shows ``item``."""
-    return UserMessage(item.text) if item.user else Reply(item.text, note=item.note)
+    if item.user:
+        return UserMessage(item.text)
+    return Reply(item.text, note=item.note, reasoning=item.reasoning)
 
 
 def item_of(widget: UserMessage | Reply) -> Item:
     """What ``widget`` shows, to be shown again once it is gone."""
     if isinstance(widget, UserMessage):
         return Item(True, widget.text)
-    return Item(False, widget.text, str(widget.border_subtitle or ""))
+    return Item(False, widget.text, str(widget.border_subtitle or ""), widget.reasoning)

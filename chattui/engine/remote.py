@@ -1,0 +1,437 @@
+"""RemoteEngine: a model served by an OpenAI-compatible endpoint (llama-server, vLLM, Ollama…).
+
+It implements the same ``Engine`` protocol as the llama.cpp engine, so sessions, the store, the
+TUI and ``ask`` do not know which they talk to. Replies stream over SSE (``httpx`` and
+``httpx-sse``, imported only when a remote model is used): text is decoded incrementally, so a
+character split between two network reads comes out whole. Reasoning (``reasoning_content``,
+``reasoning`` or inline ``<think>``) is kept apart from the answer.
+
+Failures are one line naming the endpoint, its URL (without credentials), the HTTP status and the
+server's own message. Before the first token, 429/502/503/504 and connection errors are retried
+with backoff (``Retry-After`` honoured); 400/401/404 never are, and nothing is once text has
+arrived. The API key is read when a request is made and appears in no message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import httpx_sse
+
+from chattui import __version__
+from chattui.catalog import ResolvedModel
+from chattui.conversation import Message
+from chattui.endpoints import Endpoint, api_key, ca_bundle
+from chattui.engine.base import EngineSettings, FinishReason, Reply, TurnStats
+from chattui.engine.context import fit_messages
+from chattui.errors import GenerationError, ModelLoadError
+from chattui.reasoning import ThinkSplitter
+from chattui.sampling import GenerationOptions
+from chattui.terminal_text import printable
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to open a connection."""
+PROBE_TIMEOUT = 10.0
+"""Seconds to wait for ``/models`` when a model is opened."""
+RETRIED = frozenset({429, 502, 503, 504})
+"""Statuses worth another try: the server is busy or restarting."""
+BACKOFF = (0.5, 1.0, 2.0)
+"""Seconds before each retry (a ``Retry-After`` from the server wins)."""
+LONGEST_WAIT = 30.0
+"""Longest ``Retry-After`` honoured."""
+DEFAULT_N_CTX = 4096
+"""Context assumed when neither the server nor the endpoint says."""
+_WIDE = re.compile("[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]")
+_MESSAGE_OVERHEAD = 8
+"""Tokens a chat template adds around a message, at most for common templates."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """A model an endpoint lists at ``/models``."""
+
+    id: str
+    n_ctx: int | None
+    """Its context length, when the server reports one."""
+
+
+def open_client(endpoint: Endpoint, *, idle: float | None = None) -> httpx.Client:
+    """An HTTP client for ``endpoint``: the system's trust store plus its ``ca_bundle``.
+
+    Raises:
+        ModelLoadError: The ``ca_bundle`` file is missing or unreadable.
+    """
+    context = ssl.create_default_context()
+    bundle = ca_bundle(endpoint)
+    if bundle is not None:
+        try:
+            context.load_verify_locations(cafile=str(bundle))
+        except (OSError, ssl.SSLError) as error:
+            raise ModelLoadError(
+                f"endpoint '{endpoint.id}': cannot read ca_bundle {bundle}: {error}"
+            ) from None
+    read = endpoint.idle_timeout if idle is None else idle
+    return httpx.Client(
+        timeout=httpx.Timeout(read, connect=CONNECT_TIMEOUT),
+        verify=context,
+        headers={"User-Agent": f"chattui/{__version__}", **endpoint.headers},
+    )
+
+
+def _auth(endpoint: Endpoint) -> tuple[dict[str, str], str | None]:
+    """The Authorization header (read now) and the key, to keep it out of messages."""
+    key = api_key(endpoint)
+    return ({"Authorization": f"Bearer {key}"} if key else {}), key
+
+
+def _where(endpoint: Endpoint) -> str:
+    return f"endpoint '{endpoint.id}' ({endpoint.public_url})"
+
+
+def server_message(response: httpx.Response, key: str | None = None) -> str:
+    """The server's own words about a failed request, on one line, without the key."""
+    try:
+        body: Any = json.loads(response.content or b"null")
+    except ValueError:
+        body = response.content.decode("utf-8", "replace")
+    if isinstance(body, dict):
+        error = body.get("error", body.get("detail", body.get("message", "")))
+        if isinstance(error, dict):
+            error = error.get("message", "")
+        body = error
+    text = " ".join(printable(str(body or "")).split())[:300]
+    return text.replace(key, "***") if key else text
+
+
+def http_error(endpoint: Endpoint, response: httpx.Response, key: str | None) -> str:
+    """One line for a failed request: endpoint, status and the server's message."""
+    status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    message = server_message(response, key)
+    return f"{_where(endpoint)}: {status}" + (f": {message}" if message else "")
+
+
+def connection_error(endpoint: Endpoint, error: httpx.HTTPError) -> str:
+    """One line for a request that got no answer."""
+    if isinstance(error, httpx.ConnectTimeout):
+        why = f"no connection within {CONNECT_TIMEOUT:.0f} s"
+    elif isinstance(error, httpx.ReadTimeout):
+        why = f"no data for {endpoint.idle_timeout:g} s"
+    elif isinstance(error, httpx.ConnectError) and "CERTIFICATE" in str(error).upper():
+        why = "its TLS certificate is not trusted (set ca_bundle for a private CA)"
+    elif isinstance(error, httpx.ConnectError):
+        why = "cannot connect (is the server running?)"
+    else:
+        why = f"the connection failed ({type(error).__name__})"
+    return f"{_where(endpoint)}: {why}"
+
+
+def list_models(endpoint: Endpoint, timeout: float = PROBE_TIMEOUT) -> list[ServedModel]:
+    """The models ``endpoint`` serves, from its ``/models`` (or its ``models`` option).
+
+    Raises:
+        ModelLoadError: The server cannot be reached, refuses the key, or answers nonsense.
+    """
+    headers, key = _auth(endpoint)
+    with open_client(endpoint, idle=timeout) as client:
+        try:
+            response = client.get(f"{endpoint.base_url}/models", headers=headers)
+        except httpx.HTTPError as error:
+            raise ModelLoadError(connection_error(endpoint, error)) from None
+    if response.status_code == 404 and endpoint.models:
+        return [ServedModel(name, endpoint.n_ctx) for name in endpoint.models]
+    if response.status_code != 200:
+        raise ModelLoadError(http_error(endpoint, response, key))
+    try:
+        data = response.json().get("data", [])
+        served = [
+            ServedModel(str(item["id"]), _context_length(item))
+            for item in data
+            if isinstance(item, dict) and item.get("id")
+        ]
+    except (ValueError, AttributeError):
+        raise ModelLoadError(f"{_where(endpoint)}: /models did not answer JSON") from None
+    listed = {model.id for model in served}
+    return served + [ServedModel(n, endpoint.n_ctx) for n in endpoint.models if n not in listed]
+
+
+def _context_length(item: Mapping[str, Any]) -> int | None:
+    """The context length a server reports for a model, under the names servers use."""
+    meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+    for value in (
+        item.get("max_model_len"),  # vLLM
+        item.get("context_length"),  # OpenRouter, LM Studio
+        item.get("context_window"),
+        (meta or {}).get("n_ctx"),  # llama-server
+        (meta or {}).get("n_ctx_train"),
+    ):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens ``text`` takes, estimated on the high side (the server's tokenizer is not here).
+
+    A character of Chinese, Japanese or Korean is about a token; other text about 3.5
+    characters a token.
+    """
+    wide = len(_WIDE.findall(text))
+    return wide + -(-(len(text) - wide) * 2 // 7)
+
+
+class RemoteEngine:
+    """A model of an OpenAI-compatible endpoint."""
+
+    def __init__(self, model: ResolvedModel, settings: EngineSettings) -> None:
+        """Check that the endpoint answers and serves the model; learn its context size.
+
+        Raises:
+            ModelLoadError: The endpoint cannot be reached or used, or does not serve the model.
+        """
+        assert model.endpoint is not None and model.remote_name is not None
+        started = time.perf_counter()
+        self.endpoint = model.endpoint
+        self.name = model.remote_name
+        self.model_id = model.spec.id
+        try:
+            served = {m.id: m for m in list_models(self.endpoint)}
+        except ModelLoadError as error:
+            if "HTTP 404" not in str(error):
+                raise
+            served = {}  # the server lists no models: the first reply says if it serves this
+        if served and self.name not in served:
+            known = ", ".join(f"{self.endpoint.id}/{m}" for m in list(served)[:8])
+            raise ModelLoadError(f"{_where(self.endpoint)} serves no model '{self.name}': {known}")
+        reported = served[self.name].n_ctx if self.name in served else None
+        n_ctx = reported or self.endpoint.n_ctx or DEFAULT_N_CTX
+        self.n_ctx = min(n_ctx, settings.n_ctx) if settings.n_ctx else n_ctx
+        self._client = open_client(self.endpoint)
+        self._usage = True
+        """Whether to ask for the usage chunk (a server that refused it is not asked again)."""
+        self.load_seconds = time.perf_counter() - started
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Estimate the prompt tokens of ``messages`` (on the high side)."""
+        return sum(estimate_tokens(m.content) + _MESSAGE_OVERHEAD for m in messages)
+
+    def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
+        """Start a reply; see ``Engine.stream``."""
+        fit = fit_messages(messages, self.count_tokens, self.n_ctx, options.max_tokens)
+        if options.seed is None:  # drawn here, sent and saved: the reply can be asked for again
+            options = replace(options, seed=secrets.randbelow(2**31))
+        return Reply(fit, lambda reply: self._run(reply, options))
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()
+
+    # A reply ---------------------------------------------------------------------------------
+
+    def _body(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.name,
+            "messages": [m.as_chat_dict() for m in messages],
+            "stream": True,
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+        }
+        if options.max_tokens is not None:
+            body["max_tokens"] = options.max_tokens
+        if options.seed is not None:
+            body["seed"] = options.seed
+        if options.ignore_eos:  # llama-server, vLLM; llama-cpp-python's server: min_tokens
+            body["ignore_eos"] = True
+            if options.max_tokens is not None:
+                body["min_tokens"] = options.max_tokens
+        if self._usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _run(self, reply: Reply, options: GenerationOptions) -> Iterator[str]:
+        started = time.perf_counter()
+        first: float | None = None
+        last: float | None = None
+        count = 0
+        usage: Mapping[str, Any] = {}
+        finish = FinishReason.STOP
+        splitter = ThinkSplitter()
+        ended = False
+        """Whether the server said the reply was over ([DONE] or a finish reason)."""
+        response: httpx.Response | None = None
+        try:
+            response = self._connect(reply, self._body(reply.fit.messages, options))
+            if response is None:
+                finish = FinishReason.STOPPED
+                return
+            reply.when_stopped(lambda: _hang_up(response))
+            for event in httpx_sse.EventSource(response).iter_sse():
+                if reply.stop_requested:
+                    finish = FinishReason.STOPPED
+                    break
+                if event.data.strip() == "[DONE]":
+                    ended = True
+                    break
+                chunk = self._chunk(event.data)
+                usage = chunk.get("usage") or usage
+                self._provenance(reply, chunk)
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    thought = delta.get("reasoning_content") or delta.get("reasoning") or ""
+                    think, answer = splitter.feed(delta.get("content") or "")
+                    if thought or think or answer:
+                        last = time.perf_counter()
+                        first = first or last
+                        count += 1
+                    if thought or think:
+                        reply.add_reasoning(str(thought) + think)
+                    if answer:
+                        yield answer
+                    if choice.get("finish_reason"):
+                        ended = True
+                    if choice.get("finish_reason") == "length":
+                        finish = FinishReason.LENGTH
+            if reply.stop_requested:  # the hang-up ends the stream like a server would
+                finish = FinishReason.STOPPED
+            if not ended and finish is not FinishReason.STOPPED:
+                raise GenerationError(
+                    f"{_where(self.endpoint)}: the connection closed before the reply ended"
+                )
+            think, answer = splitter.flush()
+            if think:
+                reply.add_reasoning(think)
+            if answer:
+                yield answer
+        except httpx.HTTPError as error:
+            if not reply.stop_requested:
+                finish = FinishReason.ERROR
+                raise GenerationError(connection_error(self.endpoint, error)) from None
+            finish = FinishReason.STOPPED
+        except GenerationError:
+            finish = FinishReason.ERROR
+            raise
+        except GeneratorExit:
+            finish = FinishReason.STOPPED
+            raise
+        finally:
+            reply.when_stopped(None)
+            if response is not None:
+                response.close()
+            now = time.perf_counter()
+            prompt = int(usage.get("prompt_tokens") or reply.fit.prompt_tokens)
+            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+            reply.finish(
+                TurnStats(
+                    prompt_tokens=prompt,
+                    prompt_evaluated=max(0, prompt - int(cached)),
+                    completion_tokens=int(usage.get("completion_tokens") or count),
+                    time_to_first_token=(first or now) - started,
+                    decode_seconds=(last or now) - (first or now),
+                    finish_reason=finish,
+                    dropped_messages=reply.fit.dropped,
+                    seed=options.seed or 0,
+                )
+            )
+
+    def _connect(self, reply: Reply, body: dict[str, Any]) -> httpx.Response | None:
+        """Send the request, retrying what is worth it; None if stopped meanwhile.
+
+        Raises:
+            GenerationError: The server refused the request, or kept failing.
+        """
+        url = f"{self.endpoint.base_url}/chat/completions"
+        attempt = 0
+        while True:
+            if reply.stop_requested:
+                return None
+            headers, key = _auth(self.endpoint)
+            headers |= {"Accept": "text/event-stream"}
+            request = self._client.build_request("POST", url, json=body, headers=headers)
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TransportError as error:
+                if attempt >= len(BACKOFF) or reply.stop_requested:
+                    raise GenerationError(connection_error(self.endpoint, error)) from None
+                if reply.wait_for_stop(BACKOFF[attempt]):
+                    return None
+                attempt += 1
+                continue
+            if response.status_code == 200:
+                kind = response.headers.get("content-type", "")
+                if "text/event-stream" in kind:
+                    return response
+                response.close()
+                raise GenerationError(f"{_where(self.endpoint)}: answered {kind!r}, not a stream")
+            response.read()
+            response.close()
+            if (
+                response.status_code in (400, 422)
+                and "stream_options" in body
+                and b"stream_options" in response.content
+            ):
+                # An older server that does not know stream_options: once more without it.
+                self._usage = False
+                body = {k: v for k, v in body.items() if k != "stream_options"}
+                continue
+            if response.status_code not in RETRIED or attempt >= len(BACKOFF):
+                raise GenerationError(http_error(self.endpoint, response, key))
+            if reply.wait_for_stop(_retry_after(response) or BACKOFF[attempt]):
+                return None
+            attempt += 1
+
+    def _chunk(self, data: str) -> Mapping[str, Any]:
+        """One streamed chunk, parsed.
+
+        Raises:
+            GenerationError: It is not a JSON object, or it carries an error.
+        """
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            shown = " ".join(printable(data).split())[:80]
+            raise GenerationError(f"{_where(self.endpoint)} sent a malformed chunk: {shown!r}")
+        if chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message", "") if isinstance(error, dict) else str(error)
+            raise GenerationError(
+                f"{_where(self.endpoint)}: {' '.join(printable(str(message)).split())[:300]}"
+            )
+        return chunk
+
+    def _provenance(self, reply: Reply, chunk: Mapping[str, Any]) -> None:
+        if reply.provenance:
+            return
+        reply.provenance = {"endpoint": self.endpoint.id, "base_url": self.endpoint.public_url}
+        if isinstance(chunk.get("model"), str):
+            reply.provenance["server_model"] = chunk["model"]
+        if isinstance(chunk.get("system_fingerprint"), str):
+            reply.provenance["fingerprint"] = chunk["system_fingerprint"]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asked to wait (``Retry-After`` in seconds), capped."""
+    try:
+        seconds = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), LONGEST_WAIT)
+
+
+def _hang_up(response: httpx.Response) -> None:
+    """Close the reply's connection now, from any thread: a read waiting on it returns."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
