@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sqlite3
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,12 @@ from chattui import __version__
 from chattui.catalog import Catalog
 from chattui.config import load_config
 from chattui.cpu import cpu_budget
+from chattui.endpoints import Endpoint
 from chattui.errors import ChattuiError
 from chattui.paths import Paths
+
+ENDPOINT_TIMEOUT = 5.0
+"""Seconds doctor waits for an endpoint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,26 @@ def _database_check(paths: Paths) -> Check:
     return Check("database", value + ", integrity ok")
 
 
+def _endpoint_check(endpoint: Endpoint) -> Check:
+    """Whether an endpoint answers and accepts its key, what it serves, how fast it answers."""
+    from chattui.engine.remote import list_models
+
+    name = f"endpoint {endpoint.id}"
+    started = time.perf_counter()
+    try:
+        served = list_models(endpoint, timeout=ENDPOINT_TIMEOUT)
+    except ChattuiError as error:
+        return Check(name, endpoint.public_url, str(error))
+    latency = (time.perf_counter() - started) * 1000
+    names = ", ".join(model.id for model in served[:6]) + (" …" if len(served) > 6 else "")
+    return Check(
+        name,
+        f"{endpoint.public_url}: reachable, authorised, {len(served)} model(s) "
+        f"({names or 'none listed'}), answered in {latency:.0f} ms",
+        None if served else "it lists no model; add them with models = [...] in models.toml",
+    )
+
+
 def diagnose(paths: Paths) -> list[Check]:
     """Every check, in report order."""
     checks = [
@@ -106,6 +131,7 @@ def diagnose(paths: Paths) -> list[Check]:
                 "chattui models pull qwen2.5-0.5b",
             )
         )
+        checks += [_endpoint_check(endpoint) for endpoint in catalog.endpoints]
     except ChattuiError as error:
         checks.append(Check("models.toml", "invalid", str(error)))
     checks.append(_database_check(paths))

@@ -66,53 +66,67 @@ def set_config_value(path: Path, key: str, value: Any) -> None:
     _write(path, tomlkit.dumps(document), load_config)
 
 
-def _models(document: TOMLDocument) -> Any:
-    models = document.get("models")
-    if models is None:
-        models = tomlkit.aot()
-        document["models"] = models
-    return models
+def _tables(document: TOMLDocument, kind: str) -> Any:
+    tables = document.get(kind)
+    if tables is None:
+        tables = tomlkit.aot()
+        document[kind] = tables
+    return tables
 
 
-def add_model_entry(path: Path, entry: Mapping[str, Any]) -> None:
-    """Add (or replace, same id) a ``[[models]]`` entry in the user's models.toml.
+def add_entry(path: Path, kind: str, entry: Mapping[str, Any]) -> None:
+    """Add (or replace, same id) a ``[[models]]`` or ``[[endpoints]]`` entry in models.toml.
 
     Raises:
         ConfigError: The file is malformed or the entry is invalid.
     """
     document = _read(path)
-    models = _models(document)
+    tables = _tables(document, kind)
     table = tomlkit.table()
     for key, value in entry.items():
         if value is not None:
             table[key] = value
-    for index, existing in enumerate(models):
+    for index, existing in enumerate(tables):
         if existing.get("id") == entry["id"]:
-            models[index] = table
+            tables[index] = table
             break
     else:
-        models.append(table)
+        tables.append(table)
     _write(path, tomlkit.dumps(document), _catalog_check)
 
 
-def remove_model_entry(path: Path, model_id: str) -> bool:
-    """Remove the entry with ``model_id`` from the user's models.toml; False if absent."""
+def add_model_entry(path: Path, entry: Mapping[str, Any]) -> None:
+    """Add (or replace, same id) a ``[[models]]`` entry in the user's models.toml."""
+    add_entry(path, "models", entry)
+
+
+def remove_entry(path: Path, kind: str, entry_id: str) -> bool:
+    """Remove the ``[[models]]`` or ``[[endpoints]]`` entry ``entry_id``; False if absent."""
     if not path.exists():
         return False
     document = _read(path)
-    models = _models(document)
-    keep = [entry for entry in models if entry.get("id") != model_id]
-    if len(keep) == len(models):
+    tables = _tables(document, kind)
+    keep = [entry for entry in tables if entry.get("id") != entry_id]
+    if len(keep) == len(tables):
         return False
     fresh = tomlkit.aot()
     for entry in keep:
         fresh.append(entry)
-    document["models"] = fresh
+    document[kind] = fresh
     _write(path, tomlkit.dumps(document), _catalog_check)
     return True
+
+
+def remove_model_entry(path: Path, model_id: str) -> bool:
+    """Remove the entry with ``model_id`` from the user's models.toml; False if absent."""
+    return remove_entry(path, "models", model_id)
 
 
 def _catalog_check(path: Path) -> None:
     import tomllib
 
-    parse_catalog(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    parse_catalog(data, str(path))

@@ -11,12 +11,16 @@ import typer
 from chattui.catalog import Catalog, EngineKind, ModelSpec
 from chattui.cli.output import echo, print_json, table
 from chattui.config import load_config
-from chattui.errors import ModelNotFoundError, UsageError
+from chattui.endpoints import Endpoint, public_url
+from chattui.errors import ChattuiError, ModelNotFoundError, UsageError
 from chattui.paths import resolve_paths
+
+LIST_TIMEOUT = 3.0
+"""Seconds ``models list`` waits for an endpoint."""
 
 models_app = typer.Typer(
     name="models",
-    help="Models: list, info, pull (download), add a GGUF in place, rm, default.",
+    help="Models: list, info, pull (download), add a GGUF in place, rm, default, endpoints.",
     no_args_is_help=True,
 )
 
@@ -27,13 +31,22 @@ def _catalog() -> Catalog:
 
 
 def complete_model(incomplete: str) -> list[str]:
-    """Shell completion: catalog ids and aliases starting with what was typed."""
+    """Shell completion: catalog ids and aliases, and ``ENDPOINT/`` then the models it serves.
+
+    The server is asked (1 s at most) only once an endpoint's id and its slash are typed.
+    """
     try:
         catalog = _catalog()
+        names = [name for spec in catalog for name in (spec.id, *spec.aliases)]
+        names += [f"{e.id}/" for e in catalog.endpoints] + catalog.remote_names()
+        endpoint = catalog.endpoint(incomplete.partition("/")[0]) if "/" in incomplete else None
+        if endpoint is not None:
+            from chattui.engine.remote import list_models
+
+            names += [f"{endpoint.id}/{m.id}" for m in list_models(endpoint, timeout=1.0)]
     except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
-        return []
-    names = [name for spec in catalog for name in (spec.id, *spec.aliases)]
-    return [name for name in names if name.startswith(incomplete)]
+        names = names if "names" in locals() else []
+    return sorted({name for name in names if name.startswith(incomplete)})
 
 
 ModelArgument = Annotated[
@@ -69,13 +82,55 @@ def _row(catalog: Catalog, spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def _remote_rows(catalog: Catalog) -> tuple[list[dict[str, Any]], list[str]]:
+    """The models each endpoint serves, asked all at once with a short timeout.
+
+    Returns:
+        One row per remote model, and one line per endpoint that could not be asked.
+    """
+    if not catalog.endpoints:
+        return [], []
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chattui.engine.remote import list_models
+
+    def ask(endpoint: Endpoint) -> tuple[Endpoint, list[Any] | str]:
+        try:
+            return endpoint, list_models(endpoint, timeout=LIST_TIMEOUT)
+        except ChattuiError as error:
+            return endpoint, str(error)
+
+    rows: list[dict[str, Any]] = []
+    failures: list[str] = []
+    with ThreadPoolExecutor(max_workers=min(8, len(catalog.endpoints))) as pool:
+        for endpoint, answer in pool.map(ask, catalog.endpoints):
+            if isinstance(answer, str):
+                failures.append(answer)
+                continue
+            rows += [
+                {
+                    "id": f"{endpoint.id}/{model.id}",
+                    "name": model.id,
+                    "endpoint": endpoint.id,
+                    "base_url": endpoint.public_url,
+                    "n_ctx": model.n_ctx,
+                    "installed": True,
+                }
+                for model in answer
+            ]
+    return rows, failures
+
+
 @models_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the catalog: id, name, size, installed or not, sha256 pinned or not, path, license."""
+    """List the catalog, and the models each endpoint serves (asked with a short timeout)."""
     catalog = _catalog()
     rows = [_row(catalog, spec) for spec in catalog]
+    remote, failures = _remote_rows(catalog)
+    for failure in failures:  # one line each; the list goes on
+        echo(f"chattui: {failure}", err=True)
     if as_json:
-        print_json(rows)
+        print_json(rows + remote)
         return
     table(
         ["id", "name", "size", "installed", "sha256", "path", "license"],
@@ -90,8 +145,70 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 r["license"],
             ]
             for r in rows
+        ]
+        + [
+            [r["id"], r["name"], "-", "remote", "-", r["base_url"], f"ctx {r['n_ctx'] or '?'}"]
+            for r in remote
         ],
     )
+
+
+@models_app.command("add-endpoint")
+def add_endpoint(
+    endpoint_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Short name: models are ID/MODEL.")
+    ],
+    url: Annotated[str, typer.Argument(help="Base URL, up to /v1: http://gpu-box:8000/v1")],
+    key_env: Annotated[
+        str | None, typer.Option("--key-env", help="Environment variable holding the API key.")
+    ] = None,
+    key_cmd: Annotated[
+        str | None, typer.Option("--key-cmd", help="Command printing the API key.")
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="A model it serves (for servers that do not list theirs)."),
+    ] = None,
+    n_ctx: Annotated[
+        int | None, typer.Option("--n-ctx", help="Context size, if the server does not say.")
+    ] = None,
+    ca_bundle: Annotated[
+        str | None, typer.Option("--ca-bundle", help="PEM file of a private CA to trust.")
+    ] = None,
+) -> None:
+    """Add (or replace) an OpenAI-compatible endpoint in your models.toml (comments kept)."""
+    from chattui.toml_edit import add_entry
+
+    if key_env and key_cmd:
+        raise UsageError("give --key-env or --key-cmd, not both")
+    entry = {
+        "id": endpoint_id,
+        "base_url": url,
+        "api_key_env": key_env,
+        "api_key_cmd": key_cmd,
+        "models": models or None,
+        "n_ctx": n_ctx,
+        "ca_bundle": ca_bundle,
+    }
+    add_entry(resolve_paths().user_catalog, "endpoints", entry)
+    echo(
+        f"added endpoint {endpoint_id} ({public_url(url)}); "
+        f"chattui models list shows its models, chattui -m {endpoint_id}/MODEL uses one",
+        err=True,
+    )
+
+
+@models_app.command("rm-endpoint")
+def rm_endpoint(
+    endpoint_id: Annotated[str, typer.Argument(metavar="ID", help="The endpoint's id.")],
+) -> None:
+    """Remove an endpoint from your models.toml."""
+    from chattui.toml_edit import remove_entry
+
+    path = resolve_paths().user_catalog
+    if not remove_entry(path, "endpoints", endpoint_id):
+        raise UsageError(f"no endpoint '{endpoint_id}' in {path}")
+    echo(f"removed endpoint {endpoint_id}", err=True)
 
 
 @models_app.command()
