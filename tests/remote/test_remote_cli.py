@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from chattui.cli.models import complete_model
 from chattui.paths import resolve_paths
-from tests.cli.conftest import run
+from chattui.store import ConversationStore
+from tests.cli.conftest import chattui_cmd, run
 from tests.remote.servers import KEY, FaultServer, write_endpoints
 
 
@@ -108,3 +112,42 @@ def test_models_default_takes_a_remote_model(chattui_home: Path) -> None:
     assert run("models", "default", "lab/qwen").code == 0
     config = resolve_paths({"CHATTUI_HOME": str(chattui_home)}).config_file.read_text()
     assert 'model = "lab/qwen"' in config
+
+
+def test_ctrl_c_hangs_up_on_the_server_and_keeps_the_partial_answer(
+    chattui_home: Path, fault: FaultServer
+) -> None:
+    write_endpoints(chattui_home, f'id = "f"\nbase_url = "{fault.url("endless")}"')
+    process = subprocess.Popen(
+        chattui_cmd("ask", "-m", "f/fault-model", "Go on forever."),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    first = os.read(process.stdout.fileno(), 20)  # streaming
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and b"Traceback" not in err, err
+    assert fault.cut.wait(10)  # the connection was closed, not left streaming
+    store = ConversationStore(chattui_home / "data" / "chattui.db")
+    reply = store.get(store.recent()[0].id).messages[1]
+    assert reply.info is not None and reply.info.finish_reason == "stopped"
+    assert reply.info.endpoint == "f" and reply.content.startswith("word0 ")
+    assert (first + rest).decode() == reply.content + "\n"
+
+
+def test_verbose_and_errors_never_show_the_key(
+    chattui_home: Path, fault: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_KEY", KEY)
+    write_endpoints(
+        chattui_home, f'id = "f"\nbase_url = "{fault.url("echo-key")}"\napi_key_env = "LAB_KEY"'
+    )
+    result = run("ask", "-m", "f/fault-model", "hi", "--verbose")
+    assert result.code == 1 and "HTTP 403" in result.stderr
+    assert KEY not in result.stdout + result.stderr
+    log = chattui_home / "cache" / "chattui.log"
+    assert not log.exists() or KEY not in log.read_text()
+    database = chattui_home / "data" / "chattui.db"
+    assert not database.exists() or KEY.encode() not in database.read_bytes()

@@ -245,3 +245,26 @@ def test_tls_with_a_private_ca_needs_its_bundle(tmp_path: Path) -> None:
         assert reply_of(engine)[0] == "Hello, world"
     finally:
         fault.stop()
+
+
+def test_a_chat_longer_than_the_server_context_leaves_its_oldest_turns_out(
+    fault: FaultServer,
+) -> None:
+    engine = engine_for(fault.url("ok"))  # the server reports 1,024 tokens
+    turns = [
+        Message(Role.USER if n % 2 == 0 else Role.ASSISTANT, f"turn {n} " + "word " * 100)
+        for n in range(40)
+    ]
+    reply = engine.stream([*turns, Message(Role.USER, "And now?")], GenerationOptions())
+    assert "".join(reply) == "Hello, world"
+    assert reply.fit.dropped > 0
+    sent = fault.bodies[0]["messages"]
+    assert sent[-1]["content"] == "And now?" and len(sent) == len(turns) + 1 - reply.fit.dropped
+    assert engine.count_tokens(reply.fit.messages) <= 1024
+
+
+def test_chinese_text_is_counted_a_token_a_character() -> None:
+    from chattui.engine.remote import estimate_tokens
+
+    assert estimate_tokens("自注意力机制") == 6
+    assert estimate_tokens("a" * 70) == 20

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Collapsible
+from textual.widgets import Collapsible, Select
 
 from chattui.config import Config
 from chattui.sampling import Sampling
 from chattui.tui.app import ChatApp
+from chattui.tui.screens.settings import SettingsScreen
+from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.transcript import Transcript
 from tests.remote.servers import FaultServer, write_endpoints
@@ -62,3 +64,31 @@ def app_cid(app: ChatApp) -> str:
     latest = store.latest_id()
     assert latest is not None
     return latest
+
+
+async def test_model_switches_to_a_remote_model_listed_in_the_settings_panel(
+    lab: str, app_factory: AppFactory
+) -> None:
+    short = Sampling(temperature=0.0, max_tokens=5)
+    app = app_factory(real=True, config=Config(sampling=short))
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        assert chat.host.engine is not None and chat.host.engine.model_id == "smollm2-135m"
+        await until(pilot, lambda: chat.served == ["lab/smollm"], "the endpoint's models")
+        await pilot.press("ctrl+o")
+        assert isinstance(app.screen, SettingsScreen)
+        select = app.screen.query_one("#model", Select)
+        assert ("lab/smollm (remote)", "lab/smollm") in select._options
+        await pilot.press("escape")
+        chat.query_one(PromptInput).load_text("/model lab/smollm")
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: chat.host.engine is not None and chat.host.engine.model_id == "lab/smollm",
+            "the remote model",
+        )
+        await ready(pilot)
+        await send(pilot, "Hello?")
+        reply = stored(app)[1]
+        assert reply.info is not None and reply.info.endpoint == "lab"
+        assert reply.info.model_id == "lab/smollm" and reply.info.server_model == "smollm"
