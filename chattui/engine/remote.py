@@ -130,6 +130,8 @@ def connection_error(endpoint: Endpoint, error: httpx.HTTPError) -> str:
         why = "its TLS certificate is not trusted (set ca_bundle for a private CA)"
     elif isinstance(error, httpx.ConnectError):
         why = "cannot connect (is the server running?)"
+    elif isinstance(error, httpx.RemoteProtocolError | httpx.ReadError):
+        why = "the connection closed before the reply ended"
     else:
         why = f"the connection failed ({type(error).__name__})"
     return f"{_where(endpoint)}: {why}"

@@ -291,7 +291,18 @@ def _echo_key(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
     handler._json(403, {"error": {"message": f"key {given.removeprefix('Bearer ')} is revoked"}})
 
 
+HOSTILE = "[bold]x[/bold] \x1b[31mred\x1b[0m \x9b2J \x07bell"
+"""Markup and escape sequences a server (or its model) may send."""
+
+
+def _hostile(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    handler.stream(
+        chunk(reasoning_content="\x1b]0;owned\x07 [red]thinking[/red]"), chunk(HOSTILE), DONE
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "hostile": _hostile,
     "ok": _ok,
     "auth": _ok,
     "nolist": _ok,

@@ -13,8 +13,8 @@ import pytest
 from chattui.cli.models import complete_model
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
-from tests.cli.conftest import chattui_cmd, run
-from tests.remote.servers import KEY, FaultServer, write_endpoints
+from tests.cli.conftest import chattui_cmd, run, run_on_tty
+from tests.remote.servers import HOSTILE, KEY, FaultServer, write_endpoints
 
 
 def test_add_endpoint_writes_the_table_and_keeps_comments(chattui_home: Path) -> None:
@@ -151,3 +151,21 @@ def test_verbose_and_errors_never_show_the_key(
     assert not log.exists() or KEY not in log.read_text()
     database = chattui_home / "data" / "chattui.db"
     assert not database.exists() or KEY.encode() not in database.read_bytes()
+
+
+def test_a_servers_markup_and_escapes_never_reach_a_terminal(
+    chattui_home: Path, fault: FaultServer
+) -> None:
+    write_endpoints(chattui_home, f'id = "f"\nbase_url = "{fault.url("hostile")}"')
+    for fmt in ("markdown", "plain"):
+        result = run_on_tty("ask", "-m", "f/fault-model", "go", "--format", fmt, "--reasoning")
+        assert result.code == 0, result.stderr
+        assert "[bold]x[/bold]" in result.stdout and "[red]thinking[/red]" in result.stdout
+        assert "\x1b[31m" not in result.stdout and "\x9b" not in result.stdout
+        assert "\x07" not in result.stdout and "\x1b]0;" not in result.stdout
+    piped = run("ask", "-m", "f/fault-model", "go")
+    assert piped.stdout == HOSTILE + "\n"  # a pipe gets the exact text, without the reasoning
+    with_reasoning = run("ask", "-m", "f/fault-model", "go", "--reasoning")
+    assert with_reasoning.stdout.startswith(
+        "<think>\n\x1b]0;owned\x07 [red]thinking[/red]\n</think>"
+    )
