@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx
@@ -30,45 +26,9 @@ from chattui.endpoints import Endpoint
 from chattui.engine.base import EngineSettings
 from chattui.engine.remote import RemoteEngine
 from chattui.sampling import GenerationOptions
+from tests.remote.servers import LlamaServer
 
 PROMPT = "Write a long story about a lighthouse keeper."
-
-
-def start_server(model: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """llama-cpp-python's server on ``model``; its base URL once it answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--model_alias",
-            "smollm",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--verbose",
-            "False",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(600):
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the server did not start")
 
 
 def timed(pieces: object) -> tuple[float, float, int]:
@@ -104,8 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     model = demo_model()
     assert model.file is not None
-    process, url = start_server(model.file)
+    server = LlamaServer(model.file)  # the very server the tests talk to
+    url = server.base_url
     try:
+        server.wait_ready()
         endpoint = Endpoint(id="bench", base_url=url)
         resolved = Catalog([], Path("/nonexistent"), [endpoint]).resolve("bench/smollm")
         engine = RemoteEngine(resolved, EngineSettings())
@@ -134,8 +96,7 @@ def main() -> None:
         engine.close()
         client.close()
     finally:
-        process.terminate()
-        process.wait()
+        server.stop()
     ratios = [a[1] / b[1] for a, b in pairs]
     extra = [(a[0] - b[0]) * 1000 for a, b in pairs]
     print(f"{args.reps} pairs of {args.tokens}-token replies from llama_cpp.server, demo model")
