@@ -203,7 +203,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             shown = ReasoningShown(writer) if request.reasoning else None
             try:
                 for piece in pieces:
-                    if shown is not None:
+                    if shown is not None and piece:  # the answer begins: its reasoning first
                         shown.show(turn.reply.reasoning)
                     writer.write(piece)
             finally:

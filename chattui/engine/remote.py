@@ -296,8 +296,8 @@ class RemoteEngine:
                         count += 1
                     if thought or think:
                         reply.add_reasoning(str(thought) + think)
-                    if answer:
-                        yield answer
+                    if answer or thought or think:
+                        yield answer  # "" while it reasons: the reader can show it is thinking
                     if choice.get("finish_reason"):
                         ended = True
                     if choice.get("finish_reason") == "length":

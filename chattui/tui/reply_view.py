@@ -111,6 +111,9 @@ class ReplyView:
             self._scheduled = False
             stream, reply = self.stream, self._reply
             chunk = stream.take() if stream is not None else ""
+            turn = stream.turn if stream is not None else None
+            if reply is not None and turn is not None and not chunk and turn.reply.reasoning:
+                reply.thinking(len(turn.reply.reasoning.split()))
             if stream is None or reply is None or not chunk:
                 return
             self._pacer.update(time.monotonic(), time.thread_time())

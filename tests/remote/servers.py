@@ -301,7 +301,16 @@ def _hostile(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
     )
 
 
+def _slow_reasoning(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    handler.stream(chunk(reasoning_content="Let me think about it."), end=False)
+    fault.release.wait(30)
+    handler.wfile.write(chunk("Done thinking.") + DONE)
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "slow-reasoning": _slow_reasoning,
     "hostile": _hostile,
     "ok": _ok,
     "auth": _ok,

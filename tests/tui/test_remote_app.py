@@ -15,7 +15,7 @@ from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.transcript import Transcript
 from tests.remote.servers import FaultServer, write_endpoints
 from tests.tui.conftest import AppFactory
-from tests.tui.test_app import ready, send, send_and_stop, stored, until
+from tests.tui.test_app import finished, ready, send, send_and_stop, stored, until
 
 
 async def test_the_app_chats_with_the_server_and_stops_a_reply(
@@ -92,3 +92,28 @@ async def test_model_switches_to_a_remote_model_listed_in_the_settings_panel(
         reply = stored(app)[1]
         assert reply.info is not None and reply.info.endpoint == "lab"
         assert reply.info.model_id == "lab/smollm" and reply.info.server_model == "smollm"
+
+
+async def test_the_reply_says_the_model_is_thinking_before_its_answer(
+    fault: FaultServer, chattui_home: Path, app_factory: AppFactory
+) -> None:
+    write_endpoints(chattui_home, f'id = "f"\nbase_url = "{fault.url("slow-reasoning")}"')
+    app = app_factory(model="f/fault-model", real=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        chat.query_one(PromptInput).load_text("Hello")
+        await pilot.press("enter")
+        transcript = chat.query_one(Transcript)
+        await until(
+            pilot,
+            lambda: (
+                transcript.replies()
+                and str(transcript.replies()[-1].border_subtitle) == "thinking… 5 words"
+            ),
+            "the thinking line",
+        )
+        fault.release.set()
+        await finished(pilot)
+        reply = transcript.replies()[-1]
+        assert reply.text == "Done thinking." and "thinking" not in str(reply.border_subtitle)
+        assert stored(app)[1].info.reasoning == "Let me think about it."  # type: ignore[union-attr]

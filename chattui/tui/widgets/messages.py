@@ -168,8 +168,14 @@ class Reply(Vertical):
         """The Markdown the body shows."""
         return self._body.source
 
+    def thinking(self, words: int) -> None:
+        """Say the model is reasoning (``words`` so far) before its answer begins."""
+        self.border_subtitle = f"thinking… {words} words"
+
     async def append(self, chunk: str) -> None:
         """Show more streamed text: finished blocks as Markdown, the rest as plain text."""
+        if not self._streamed and self.border_subtitle:
+            self.border_subtitle = ""  # the answer begins
         self._streamed += chunk
         tail = self._streamed[self._settled :]
         cut = split_settled(tail)
