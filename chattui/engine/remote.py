@@ -166,6 +166,23 @@ def list_models(endpoint: Endpoint, timeout: float = PROBE_TIMEOUT) -> list[Serv
     return served + [ServedModel(n, endpoint.n_ctx) for n in endpoint.models if n not in listed]
 
 
+def server_context(endpoint: Endpoint) -> int | None:
+    """The context size llama-server reports at ``/props`` (beside ``/v1``); None elsewhere."""
+    root = endpoint.base_url.removesuffix("/v1")
+    headers, _ = _auth(endpoint)
+    try:
+        with open_client(endpoint, idle=PROBE_TIMEOUT) as client:
+            response = client.get(f"{root}/props", headers=headers)
+        props = response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(props, dict):
+        return None
+    settings = props.get("default_generation_settings")
+    value = settings.get("n_ctx") if isinstance(settings, dict) else props.get("n_ctx")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _context_length(item: Mapping[str, Any]) -> int | None:
     """The context length a server reports for a model, under the names servers use."""
     meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
@@ -215,6 +232,8 @@ class RemoteEngine:
             known = ", ".join(f"{self.endpoint.id}/{m}" for m in list(served)[:8])
             raise ModelLoadError(f"{_where(self.endpoint)} serves no model '{self.name}': {known}")
         reported = served[self.name].n_ctx if self.name in served else None
+        if reported is None:
+            reported = server_context(self.endpoint)
         n_ctx = reported or self.endpoint.n_ctx or DEFAULT_N_CTX
         self.n_ctx = min(n_ctx, settings.n_ctx) if settings.n_ctx else n_ctx
         self._client = open_client(self.endpoint)

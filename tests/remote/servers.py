@@ -135,9 +135,8 @@ class FaultServer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, scenario: str) -> str:
-        host = (
-            "localhost" if self.scheme == "https" else "127.0.0.1"
-        )  # the name its certificate has
+        # A TLS server is reached by the name its certificate has.
+        host = "localhost" if self.scheme == "https" else "127.0.0.1"
         return f"{self.scheme}://{host}:{self.port}/{scenario}/v1"
 
     def stop(self) -> None:
@@ -161,6 +160,10 @@ class FaultServer:
                     self._json(401, {"error": {"message": "Invalid API key provided."}})
                 elif scenario == "nolist":
                     self._json(404, {"detail": "Not Found"})
+                elif scenario == "llama-server" and self.path.endswith("/props"):
+                    self._json(200, {"default_generation_settings": {"n_ctx": 16384}})
+                elif scenario == "llama-server":
+                    self._json(200, {"object": "list", "data": [{"id": "fault-model"}]})
                 else:
                     models = [{"id": "fault-model", "object": "model", "max_model_len": 1024}]
                     self._json(200, {"object": "list", "data": models})
@@ -310,6 +313,7 @@ def _slow_reasoning(handler: Any, body: dict[str, Any], fault: FaultServer) -> N
 
 
 SCENARIOS: dict[str, Scenario] = {
+    "llama-server": _ok,
     "slow-reasoning": _slow_reasoning,
     "hostile": _hostile,
     "ok": _ok,

@@ -268,3 +268,11 @@ def test_chinese_text_is_counted_a_token_a_character() -> None:
 
     assert estimate_tokens("自注意力机制") == 6
     assert estimate_tokens("a" * 70) == 20
+
+
+def test_llama_servers_context_is_read_from_its_props(fault: FaultServer) -> None:
+    assert engine_for(fault.url("llama-server")).n_ctx == 16384
+    # The server's word first, then the endpoint's n_ctx, then 4,096.
+    assert engine_for(fault.url("llama-server"), n_ctx=2048).n_ctx == 16384
+    assert engine_for(fault.url("ok"), n_ctx=2048).n_ctx == 1024
+    assert engine_for(fault.url("nolist")).n_ctx == 4096
