@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from dataclasses import replace
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Footer
 
 from chattui.chat import ChatSession
@@ -26,7 +28,7 @@ from chattui.errors import ChattuiError
 from chattui.roles import RoleProfile, find_role
 from chattui.sampling import SAMPLING_LIMITS, GenerationOptions, Sampling, check_sampling
 from chattui.tui import slash
-from chattui.tui.boundary import ErrorBoundary
+from chattui.tui.boundary import ErrorBoundary, write_log
 from chattui.tui.model_host import ModelHost, StartTurn
 from chattui.tui.reply_stream import Progress
 from chattui.tui.reply_view import ReplyView
@@ -38,6 +40,14 @@ from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.status import State, StatusBar
 from chattui.tui.widgets.transcript import Transcript
+
+
+@dataclass
+class EndpointsAsked(Message):
+    """The models the endpoints serve, as ``ID/MODEL``."""
+
+    served: list[str]
+
 
 NARROW = 80
 """Terminals narrower than this start with the sidebar hidden."""
@@ -125,7 +135,8 @@ class ChatScreen(ErrorBoundary, SavedChats):
             model_name = model_name or (role.model if role else None)
         self._show_chat(conversation)
         if self.services.catalog.endpoints:
-            self._ask_endpoints()
+            # A daemon thread, not a worker: a server that never answers must not hold up quitting.
+            threading.Thread(target=self._ask_endpoints, daemon=True).start()
         try:
             model = self.services.choose_model(model_name, conversation)
         except ChattuiError as error:
@@ -135,17 +146,31 @@ class ChatScreen(ErrorBoundary, SavedChats):
 
     # The model ---------------------------------------------------------------------------
 
-    @work(thread=True, group="endpoints")
     def _ask_endpoints(self) -> None:
-        """Learn the models the endpoints serve, for the settings panel (never blocks it)."""
+        """Learn the models the endpoints serve, for the settings panel (never blocks it).
+
+        An endpoint whose key comes from a command is not asked: the command may ask the user
+        for a passphrase, which only using the endpoint should do.
+        """
         from chattui.engine.remote import list_models
 
         served: list[str] = []
         for endpoint in self.services.catalog.endpoints:
+            if endpoint.api_key_cmd is not None:
+                continue
             # One that cannot be asked is left out: using it says why, and so does doctor.
-            with contextlib.suppress(ChattuiError):
+            try:
                 served += [f"{endpoint.id}/{m.id}" for m in list_models(endpoint, timeout=5)]
-        self.app.call_from_thread(setattr, self, "served", served)
+            except ChattuiError:
+                continue
+            except Exception as error:  # noqa: BLE001 - a thread of ours: logged, never raised
+                with contextlib.suppress(OSError):
+                    write_log(self.services.paths.log_file, error, "asking an endpoint's models")
+        self.post_message(EndpointsAsked(served))  # safe from a thread, even after quitting
+
+    def on_endpoints_asked(self, message: EndpointsAsked) -> None:
+        """Keep what the endpoints serve, for the settings panel."""
+        self.served = message.served
 
     def _no_model(self, why: str) -> None:
         self.query_one(StatusBar).state = State.NO_MODEL
