@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from chattui.config import read_toml, validate_table
+from chattui.config import read_toml, tables_of, validate_table
 from chattui.endpoints import Endpoint, parse_endpoints
 from chattui.errors import ConfigError, ModelNotFoundError
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
@@ -163,21 +163,14 @@ def parse_catalog(data: Mapping[str, Any], where: str) -> list[ModelSpec]:
     Raises:
         ConfigError: An entry is malformed.
     """
-    entries = data.get("models", [])
     extra = set(data) - {"models", "endpoints"}
     if extra:
         raise ConfigError(
             f"{where}: unknown key '{sorted(extra)[0]}'; use [[models]] and [[endpoints]] tables"
         )
     parse_endpoints(data, where)  # checked here too: one parse validates the whole file
-    if not isinstance(entries, list):
-        raise ConfigError(f"{where}: 'models' must be [[models]] tables")
     specs: list[ModelSpec] = []
-    for index, entry in enumerate(entries, start=1):
-        label = f"{where}: model #{index}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{label}: must be a [[models]] table")
-        values = validate_table(entry, _ENTRY_CHECKS, label)
+    for label, values in tables_of(data, "models", _ENTRY_CHECKS, where, "model"):
         if "id" not in values:
             raise ConfigError(f"{label}: key 'id' is missing; allowed: a non-empty string")
         values.setdefault("name", values["id"])

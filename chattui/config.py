@@ -7,7 +7,7 @@ loading never writes to the file.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,31 @@ CONFIG_KEYS = tuple(_CHECKS)
 def _found(value: object) -> str:
     text = repr(value) if not isinstance(value, bool) else str(value).lower()
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def tables_of(
+    data: Mapping[str, Any],
+    key: str,
+    checks: Mapping[str, Callable[[object], object]],
+    where: str,
+    noun: str,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Validate each table of an array of tables (``[[key]]``).
+
+    Yields:
+        How to name the table in errors ("FILE: NOUN #N"), and its validated values.
+
+    Raises:
+        ConfigError: ``key`` is not an array of tables, or a table is malformed.
+    """
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: '{key}' must be [[{key}]] tables")
+    for index, entry in enumerate(entries, start=1):
+        label = f"{where}: {noun} #{index}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{label}: must be a [[{key}]] table")
+        yield label, validate_table(entry, checks, label)
 
 
 def validate_table(

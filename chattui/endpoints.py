@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from chattui.config import validate_table
+from chattui.config import tables_of
 from chattui.errors import ConfigError, ModelLoadError
 from chattui.sampling import Limit
 
@@ -128,15 +128,8 @@ def parse_endpoints(data: Mapping[str, Any], where: str) -> list[Endpoint]:
     Raises:
         ConfigError: An entry is malformed: one line naming the file, the entry and the key.
     """
-    entries = data.get("endpoints", [])
-    if not isinstance(entries, list):
-        raise ConfigError(f"{where}: 'endpoints' must be [[endpoints]] tables")
     endpoints: list[Endpoint] = []
-    for index, entry in enumerate(entries, start=1):
-        label = f"{where}: endpoint #{index}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{label}: must be an [[endpoints]] table")
-        values = validate_table(entry, _CHECKS, label)
+    for label, values in tables_of(data, "endpoints", _CHECKS, where, "endpoint"):
         for key in ("id", "base_url"):
             if key not in values:
                 raise ConfigError(f"{label}: key '{key}' is missing")

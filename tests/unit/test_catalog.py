@@ -121,6 +121,26 @@ temperature = 1.5
         ("[[models]]\nid = 'x'\nfile = 'x.gguf'\n[models.sampling]\ntop_p = 3\n", "top_p"),
         ("models = 3\n", "'models' must be"),
         ("[[models]\n", "not valid TOML"),
+        ("[[endpoints]]\nbase_url = 'http://x/v1'\n", "endpoint #1: key 'id' is missing"),
+        ("[[endpoints]]\nid = 'lab'\n", "key 'base_url' is missing"),
+        ("[[endpoints]]\nid = 'a b'\nbase_url = 'http://x/v1'\n", "key 'id' is 'a b'"),
+        ("[[endpoints]]\nid = 'lab'\nbase_url = 'gpu-box:8000'\n", "http:// or https://"),
+        (
+            "[[endpoints]]\nid = 'lab'\nbase_url = 'http://x/v1'\napi_key = 'sk-1'\n",
+            "unknown key 'api_key'",  # a key is never written in the file
+        ),
+        (
+            "[[endpoints]]\nid = 'l'\nbase_url = 'http://x/v1'\n"
+            "api_key_env = 'K'\napi_key_cmd = 'pass k'\n",
+            "not both",
+        ),
+        (
+            "[[endpoints]]\nid = 'l'\nbase_url = 'http://x/v1'\n"
+            "[[endpoints]]\nid = 'l'\nbase_url = 'http://y/v1'\n",
+            "endpoint #2: another endpoint is already called 'l'",
+        ),
+        ("[[endpoints]]\nid = 'l'\nbase_url = 'http://x/v1'\nheaders = 3\n", "a table of strings"),
+        ("endpoints = 3\n", "'endpoints' must be"),
     ],
 )
 def test_bad_user_catalog_is_one_clear_error(chattui_home: Path, text: str, message: str) -> None:
@@ -164,3 +184,20 @@ def test_scripted_entry(chattui_home: Path) -> None:
     )
     assert specs[0].engine is EngineKind.SCRIPTED and specs[0].replies == ("a", "b")
     assert Catalog(specs, Path("/nowhere")).resolve("echo").file is None
+
+
+def test_endpoint_models_resolve_as_remote(chattui_home: Path) -> None:
+    write_user_catalog(
+        chattui_home,
+        "[[endpoints]]\nid = 'lab'\nbase_url = 'https://u:pw@gpu-box:8000/v1/'\nn_ctx = 32768\n",
+    )
+    catalog = load(chattui_home)
+    model = catalog.resolve("lab/qwen2.5-72b-instruct")
+    assert model.spec.id == "lab/qwen2.5-72b-instruct" and model.spec.n_ctx == 32768
+    assert model.remote_name == "qwen2.5-72b-instruct" and model.file is None
+    assert model.endpoint is not None and model.endpoint.base_url == "https://u:pw@gpu-box:8000/v1"
+    assert model.endpoint.public_url == "https://gpu-box:8000/v1"
+    with pytest.raises(ModelNotFoundError, match="name a model of endpoint 'lab' after the slash"):
+        catalog.resolve("lab/")
+    with pytest.raises(ModelNotFoundError, match="model file not found"):
+        catalog.resolve("other/model")  # no such endpoint: a path, as before
