@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from chattui.config import read_toml, tables_of, validate_table
+from chattui.config import nonempty_string, read_toml, string_list, tables_of, validate_table
 from chattui.endpoints import Endpoint, parse_endpoints
 from chattui.errors import ConfigError, ModelNotFoundError
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
@@ -91,20 +91,8 @@ class ResolvedModel:
     """The model's name on that server."""
 
 
-def _string(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a non-empty string in quotes")
-    return value
-
-
-def _aliases(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("a list of strings")
-    return tuple(value)
-
-
 def _sha256(value: object) -> str:
-    text = _string(value).lower()
+    text = nonempty_string(value).lower()
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise ValueError("64 hexadecimal digits")
     return text
@@ -134,22 +122,22 @@ def _sampling(value: object) -> Sampling:
 
 
 _ENTRY_CHECKS: dict[str, Callable[[object], object]] = {
-    "id": _string,
-    "name": _string,
-    "file": _string,
-    "aliases": _aliases,
-    "url": _string,
+    "id": nonempty_string,
+    "name": nonempty_string,
+    "file": nonempty_string,
+    "aliases": string_list,
+    "url": nonempty_string,
     "sha256": _sha256,
     "size": Limit(int, 1, 2**50).check,
-    "package": _string,
-    "path": _string,
+    "package": nonempty_string,
+    "path": nonempty_string,
     "n_ctx": Limit(int, 256, 1_048_576).check,
     "chat_format": _chat_format,
     "sampling": _sampling,
-    "license": _string,
-    "description": _string,
+    "license": nonempty_string,
+    "description": nonempty_string,
     "engine": _engine,
-    "replies": _aliases,
+    "replies": string_list,
 }
 
 

@@ -46,10 +46,25 @@ def _limit_checker(limit: Limit) -> Callable[[object], object]:
     return limit.check
 
 
-def _string(value: object) -> str:
+def any_string(value: object) -> str:
+    """A TOML value that must be a string (it may be empty)."""
     if not isinstance(value, str):
         raise ValueError("a string in quotes")
     return value
+
+
+def nonempty_string(value: object) -> str:
+    """A TOML value that must be a string with something in it."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("a non-empty string in quotes")
+    return value
+
+
+def string_list(value: object) -> tuple[str, ...]:
+    """A TOML value that must be a list of non-empty strings."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("a list of strings")
+    return tuple(value)
 
 
 def _language(value: object) -> str:
@@ -65,12 +80,12 @@ def _boolean(value: object) -> bool:
 
 
 _CHECKS: dict[str, Callable[[object], object]] = {
-    "model": _string,
-    "system_prompt": _string,
+    "model": any_string,
+    "system_prompt": any_string,
     "context_size": _limit_checker(Limit(int, 256, 1_048_576)),
     "threads": _limit_checker(Limit(int, 1, 1024)),
     "gpu_layers": _limit_checker(Limit(int, -1, 100_000)),
-    "theme": _string,
+    "theme": any_string,
     "save_history": _boolean,
     "language": _language,
     "kv_cache_max_mb": _limit_checker(Limit(int, 0, 1_000_000)),

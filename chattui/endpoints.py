@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from chattui.config import tables_of
+from chattui.config import nonempty_string, string_list, tables_of
 from chattui.errors import ConfigError, ModelLoadError
 from chattui.sampling import Limit
 
@@ -66,21 +66,15 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _string(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a non-empty string in quotes")
-    return value
-
-
 def _id(value: object) -> str:
-    text = _string(value)
+    text = nonempty_string(value)
     if not ID.fullmatch(text):
         raise ValueError("letters, digits, '.', '_' and '-', starting with a letter or digit")
     return text
 
 
 def _url(value: object) -> str:
-    text = _string(value).rstrip("/")
+    text = nonempty_string(value).rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("an http:// or https:// URL such as http://gpu-box:8000/v1")
@@ -88,7 +82,7 @@ def _url(value: object) -> str:
 
 
 def _env_name(value: object) -> str:
-    text = _string(value)
+    text = nonempty_string(value)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
         raise ValueError("the name of an environment variable, such as LAB_API_KEY")
     return text
@@ -102,23 +96,17 @@ def _headers(value: object) -> dict[str, str]:
     return dict(value)
 
 
-def _models(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("a list of model names")
-    return tuple(value)
-
-
 _CHECKS: dict[str, Callable[[object], object]] = {
     "id": _id,
     "base_url": _url,
     "api_key_env": _env_name,
-    "api_key_cmd": _string,
+    "api_key_cmd": nonempty_string,
     "headers": _headers,
-    "models": _models,
+    "models": string_list,
     "n_ctx": Limit(int, 256, 10_485_760).check,
-    "ca_bundle": _string,
+    "ca_bundle": nonempty_string,
     "idle_timeout": Limit(float, 1, 3600).check,
-    "description": _string,
+    "description": nonempty_string,
 }
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chattui.config import read_toml_text, validate_table
+from chattui.config import any_string, read_toml_text, validate_table
 from chattui.errors import ConfigError, UsageError
 from chattui.sampling import SAMPLING_LIMITS, Sampling
 
@@ -51,12 +51,6 @@ class RoleProfile:
         return self.input.replace("{input}", text) if self.input else text
 
 
-def _string(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError("a string in quotes")
-    return value
-
-
 def _name(value: object) -> str:
     if not isinstance(value, str) or not NAME.fullmatch(value):
         raise ValueError("lowercase letters, digits, - and _ (up to 40)")
@@ -71,8 +65,8 @@ def _template(value: object) -> str:
 
 _CHECKS: dict[str, Callable[[object], object]] = {
     "name": _name,
-    "description": _string,
-    "model": _string,
+    "description": any_string,
+    "model": any_string,
     "input": _template,
     **{name: limit.check for name, limit in SAMPLING_LIMITS.items()},
 }

@@ -17,13 +17,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chattui.text_width import cells, fit
+from chattui.text_width import WIDE, cells, fit
 
-WIDE = re.compile(
-    "[\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
-)
-"""Characters of scripts written without spaces between words (Han, kana, Hangul)."""
 _LATIN = "0-9a-z\u00c0-\u024f"
 """Characters that continue a Latin word (lowercase: patterns run on lowercased text)."""
 TRIGRAM = 3

@@ -6,9 +6,15 @@ and Chinese text is not given twice the room it has.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 ELLIPSIS = "…"
+WIDE = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+"""Characters of scripts written without spaces between words (Han, kana, Hangul)."""
 
 
 def char_cells(char: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,15 +38,16 @@ def complete_model(incomplete: str) -> list[str]:
     """
     try:
         catalog = _catalog()
-        names = [name for spec in catalog for name in (spec.id, *spec.aliases)]
-        names += [f"{e.id}/" for e in catalog.endpoints] + catalog.remote_names()
-        endpoint = catalog.endpoint(incomplete.partition("/")[0]) if "/" in incomplete else None
-        if endpoint is not None:
-            from chattui.engine.remote import list_models
-
-            names += [f"{endpoint.id}/{m.id}" for m in list_models(endpoint, timeout=1.0)]
     except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
-        names = names if "names" in locals() else []
+        return []
+    names = [name for spec in catalog for name in (spec.id, *spec.aliases)]
+    names += [f"{e.id}/" for e in catalog.endpoints] + catalog.remote_names()
+    endpoint = catalog.endpoint(incomplete.partition("/")[0]) if "/" in incomplete else None
+    if endpoint is not None:
+        from chattui.engine.remote import list_models
+
+        with contextlib.suppress(Exception):  # an endpoint that does not answer offers no more
+            names += [f"{endpoint.id}/{m.id}" for m in list_models(endpoint, timeout=1.0)]
     return sorted({name for name in names if name.startswith(incomplete)})
 
 

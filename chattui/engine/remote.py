@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import secrets
 import socket
 import ssl
@@ -38,6 +37,7 @@ from chattui.errors import GenerationError, ModelLoadError
 from chattui.reasoning import ThinkSplitter
 from chattui.sampling import GenerationOptions
 from chattui.terminal_text import printable
+from chattui.text_width import WIDE
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection."""
@@ -51,7 +51,6 @@ LONGEST_WAIT = 30.0
 """Longest ``Retry-After`` honoured."""
 DEFAULT_N_CTX = 4096
 """Context assumed when neither the server nor the endpoint says."""
-_WIDE = re.compile("[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]")
 _MESSAGE_OVERHEAD = 8
 """Tokens a chat template adds around a message, at most for common templates."""
 
@@ -137,42 +136,57 @@ def connection_error(endpoint: Endpoint, error: httpx.HTTPError) -> str:
     return f"{_where(endpoint)}: {why}"
 
 
-def list_models(endpoint: Endpoint, timeout: float = PROBE_TIMEOUT) -> list[ServedModel]:
-    """The models ``endpoint`` serves, from its ``/models`` (or its ``models`` option).
+def _get(
+    endpoint: Endpoint, url: str, timeout: float, client: httpx.Client | None
+) -> tuple[httpx.Response, str | None]:
+    """GET ``url`` with the endpoint's key, on ``client`` or a client of its own; and the key.
+
+    Raises:
+        httpx.HTTPError: No answer.
+    """
+    headers, key = _auth(endpoint)
+    if client is not None:
+        return client.get(url, headers=headers, timeout=timeout), key
+    with open_client(endpoint, idle=timeout) as own:
+        return own.get(url, headers=headers), key
+
+
+def list_models(
+    endpoint: Endpoint, timeout: float = PROBE_TIMEOUT, client: httpx.Client | None = None
+) -> list[ServedModel]:
+    """The models ``endpoint`` serves: its ``/models``, and its ``models`` option.
+
+    A server without ``/models`` (404) serves what the option lists, perhaps nothing.
 
     Raises:
         ModelLoadError: The server cannot be reached, refuses the key, or answers nonsense.
     """
-    headers, key = _auth(endpoint)
-    with open_client(endpoint, idle=timeout) as client:
-        try:
-            response = client.get(f"{endpoint.base_url}/models", headers=headers)
-        except httpx.HTTPError as error:
-            raise ModelLoadError(connection_error(endpoint, error)) from None
-    if response.status_code == 404 and endpoint.models:
-        return [ServedModel(name, endpoint.n_ctx) for name in endpoint.models]
-    if response.status_code != 200:
-        raise ModelLoadError(http_error(endpoint, response, key))
     try:
-        data = response.json().get("data", [])
-        served = [
-            ServedModel(str(item["id"]), _context_length(item))
-            for item in data
-            if isinstance(item, dict) and item.get("id")
-        ]
-    except (ValueError, AttributeError):
-        raise ModelLoadError(f"{_where(endpoint)}: /models did not answer JSON") from None
+        response, key = _get(endpoint, f"{endpoint.base_url}/models", timeout, client)
+    except httpx.HTTPError as error:
+        raise ModelLoadError(connection_error(endpoint, error)) from None
+    served: list[ServedModel] = []
+    if response.status_code not in (200, 404):
+        raise ModelLoadError(http_error(endpoint, response, key))
+    if response.status_code == 200:
+        try:
+            data = response.json().get("data", [])
+            served = [
+                ServedModel(str(item["id"]), _context_length(item))
+                for item in data
+                if isinstance(item, dict) and item.get("id")
+            ]
+        except (ValueError, AttributeError):
+            raise ModelLoadError(f"{_where(endpoint)}: /models did not answer JSON") from None
     listed = {model.id for model in served}
     return served + [ServedModel(n, endpoint.n_ctx) for n in endpoint.models if n not in listed]
 
 
-def server_context(endpoint: Endpoint) -> int | None:
+def server_context(endpoint: Endpoint, client: httpx.Client | None = None) -> int | None:
     """The context size llama-server reports at ``/props`` (beside ``/v1``); None elsewhere."""
     root = endpoint.base_url.removesuffix("/v1")
-    headers, _ = _auth(endpoint)
     try:
-        with open_client(endpoint, idle=PROBE_TIMEOUT) as client:
-            response = client.get(f"{root}/props", headers=headers)
+        response, _ = _get(endpoint, f"{root}/props", PROBE_TIMEOUT, client)
         props = response.json() if response.status_code == 200 else {}
     except (httpx.HTTPError, ValueError):
         return None
@@ -204,7 +218,7 @@ def estimate_tokens(text: str) -> int:
     A character of Chinese, Japanese or Korean is about a token; other text about 3.5
     characters a token.
     """
-    wide = len(_WIDE.findall(text))
+    wide = len(WIDE.findall(text))
     return wide + -(-(len(text) - wide) * 2 // 7)
 
 
@@ -222,21 +236,22 @@ class RemoteEngine:
         self.endpoint = model.endpoint
         self.name = model.remote_name
         self.model_id = model.spec.id
+        self._client = open_client(self.endpoint)  # the probes below and every reply use it
         try:
-            served = {m.id: m for m in list_models(self.endpoint)}
-        except ModelLoadError as error:
-            if "HTTP 404" not in str(error):
-                raise
-            served = {}  # the server lists no models: the first reply says if it serves this
+            served = {m.id: m for m in list_models(self.endpoint, client=self._client)}
+        except ModelLoadError:
+            self._client.close()
+            raise
         if served and self.name not in served:
+            self._client.close()
             known = ", ".join(f"{self.endpoint.id}/{m}" for m in list(served)[:8])
             raise ModelLoadError(f"{_where(self.endpoint)} serves no model '{self.name}': {known}")
+        # An empty list: the server names no models, and the first reply says if it serves this.
         reported = served[self.name].n_ctx if self.name in served else None
         if reported is None:
-            reported = server_context(self.endpoint)
+            reported = server_context(self.endpoint, self._client)
         n_ctx = reported or self.endpoint.n_ctx or DEFAULT_N_CTX
         self.n_ctx = min(n_ctx, settings.n_ctx) if settings.n_ctx else n_ctx
-        self._client = open_client(self.endpoint)
         self._usage = True
         """Whether to ask for the usage chunk (a server that refused it is not asked again)."""
         self.load_seconds = time.perf_counter() - started
