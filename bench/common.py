@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chattui.catalog import Catalog, ResolvedModel
 from chattui.conversation import Message
-from chattui.engine.base import TurnStats
+from chattui.engine.base import EngineSettings, TurnStats
 from chattui.engine.llama import LlamaEngine
 from chattui.paths import resolve_paths
 from chattui.sampling import GenerationOptions, Sampling
@@ -21,6 +21,11 @@ def demo_model() -> ResolvedModel:
     """The demo model as the shipped catalog resolves it (needs chattui[demo])."""
     paths = resolve_paths()
     return Catalog.load(paths.user_catalog, paths.models_dir).resolve("smollm2-135m")
+
+
+def engine_settings(**values: Any) -> EngineSettings:
+    """Engine settings as chattui loads with them (probe verdicts remembered in the cache)."""
+    return EngineSettings(probe_folder=resolve_paths().probe_dir, **values)
 
 
 def decode(

@@ -19,10 +19,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bench.common import decode, demo_model
+from bench.common import decode, demo_model, engine_settings
 from chattui.conversation import Message, Role
 from chattui.cpu import usable_cores
-from chattui.engine.base import EngineSettings
 from chattui.engine.llama import LlamaEngine
 from chattui.sampling import GenerationOptions
 
@@ -74,8 +73,8 @@ def main() -> None:
     assert model.file is not None
     cores = usable_cores()
     engines = {
-        "adaptive": LlamaEngine(model.file, model.spec, EngineSettings()),
-        "fixed": LlamaEngine(model.file, model.spec, EngineSettings(threads=cores)),
+        "adaptive": LlamaEngine(model.file, model.spec, engine_settings()),
+        "fixed": LlamaEngine(model.file, model.spec, engine_settings(threads=cores)),
     }
     print(f"{TOKENS}-token greedy reply, {args.reps} paired reps, {cores} usable cores")
     for label, aim, load in (("one core busy", 1.6, True), ("no load", 0.98, False)):

@@ -25,6 +25,7 @@ from chattui.conversation import Message, Role
 from chattui.endpoints import Endpoint
 from chattui.engine.base import EngineSettings
 from chattui.engine.remote import RemoteEngine
+from chattui.paths import resolve_paths
 from chattui.sampling import GenerationOptions
 from tests.remote.servers import LlamaServer
 
@@ -64,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     model = demo_model()
     assert model.file is not None
-    server = LlamaServer(model.file)  # the very server the tests talk to
+    server = LlamaServer(model.file, resolve_paths().probe_dir)  # the very server the tests talk to
     url = server.base_url
     try:
         server.wait_ready()

@@ -11,11 +11,10 @@ import time
 from statistics import median
 from typing import Any
 
-from bench.common import decode, demo_model
+from bench.common import decode, demo_model, engine_settings
 from chattui.conversation import Message, Role
 from chattui.cpu import usable_cores
-from chattui.engine.base import EngineSettings
-from chattui.engine.llama import LlamaEngine
+from chattui.engine.llama import LlamaEngine, extra_buffer_types
 from chattui.sampling import GenerationOptions
 
 PROMPT = [Message(Role.USER, "Write a long, detailed story about a lighthouse keeper.")]
@@ -63,19 +62,20 @@ def main() -> None:
 
     model = demo_model()
     assert model.file is not None
-    engine = LlamaEngine(model.file, model.spec, EngineSettings())
+    engine = LlamaEngine(model.file, model.spec, engine_settings())
     options = GenerationOptions(temperature=0.8, seed=SEED, max_tokens=args.tokens)
     tokens = engine.tokenize(PROMPT)
     threads = usable_cores()
-    same = llama_cpp.Llama(
-        str(model.file),
-        n_ctx=engine.n_ctx,
-        n_threads=threads,
-        n_threads_batch=threads,
-        flash_attn=engine.flash_attn,
-        verbose=False,
-    )
-    stock = llama_cpp.Llama(str(model.file), verbose=False)  # llama-cpp-python's defaults
+    with extra_buffer_types(engine.repack.enabled):  # the kernels the probe allows
+        same = llama_cpp.Llama(
+            str(model.file),
+            n_ctx=engine.n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            flash_attn=engine.flash_attn,
+            verbose=False,
+        )
+        stock = llama_cpp.Llama(str(model.file), verbose=False)  # llama-cpp-python's defaults
 
     runs: dict[str, list[float]] = {"engine": [], "bare": [], "stock": []}
     for _ in range(args.reps):  # interleaved, so drift in machine load hits all three alike

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import demo_model
+from bench.common import demo_model, engine_settings
 from chattui.catalog import Catalog
 from chattui.chat import ChatSession
 from chattui.config import Config
-from chattui.engine.base import EngineSettings
 from chattui.engine.llama import LlamaEngine
 from chattui.paths import resolve_paths
 from chattui.sampling import GenerationOptions, Sampling
@@ -143,7 +142,7 @@ async def in_app(engine: LlamaEngine, home: Path) -> AppRun:
 def _load_in_thread(model: Any) -> LlamaEngine:
     loaded: list[LlamaEngine] = []
     worker = threading.Thread(
-        target=lambda: loaded.append(LlamaEngine(model.file, model.spec, EngineSettings()))
+        target=lambda: loaded.append(LlamaEngine(model.file, model.spec, engine_settings()))
     )
     worker.start()
     worker.join()

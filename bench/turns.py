@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from bench.common import demo_model
+from bench.common import demo_model, engine_settings
 from chattui.conversation import Message, Role
-from chattui.engine.base import EngineSettings, TurnStats
+from chattui.engine.base import TurnStats
 from chattui.engine.llama import LlamaEngine
 from chattui.sampling import GenerationOptions
 
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     model = demo_model()
     assert model.file is not None
-    engine = LlamaEngine(model.file, model.spec, EngineSettings())
+    engine = LlamaEngine(model.file, model.spec, engine_settings())
     runs = [conversation(engine, args.turns) for _ in range(args.runs)]
     print("turn  prompt  evaluated  first-token (median)")
     ttft = []

@@ -40,6 +40,8 @@ class Config:
     """Wording of the shipped roles: "en", "zh", or "auto" (from the locale)."""
     kv_cache_max_mb: int = 2048
     """Most MiB the KV snapshots of chats may take (0: keep none)."""
+    cpu_repack: str = "auto"
+    """llama.cpp's repacked CPU kernels: "on", "off", or "auto" (a crash-safe probe decides)."""
 
 
 def _limit_checker(limit: Limit) -> Callable[[object], object]:
@@ -67,10 +69,13 @@ def string_list(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _language(value: object) -> str:
-    if value not in ("auto", "en", "zh"):
-        raise ValueError('"auto", "en" or "zh"')
-    return str(value)
+def _one_of(*choices: str) -> Callable[[object], object]:
+    def check(value: object) -> str:
+        if value not in choices:
+            raise ValueError(", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"')
+        return str(value)
+
+    return check
 
 
 def _boolean(value: object) -> bool:
@@ -87,8 +92,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "gpu_layers": _limit_checker(Limit(int, -1, 100_000)),
     "theme": any_string,
     "save_history": _boolean,
-    "language": _language,
+    "language": _one_of("auto", "en", "zh"),
     "kv_cache_max_mb": _limit_checker(Limit(int, 0, 1_000_000)),
+    "cpu_repack": _one_of("auto", "on", "off"),
     **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
+CPUINFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +105,25 @@ def _v1_quota(folder: Path) -> float | None:
         return None if quota <= 0 else quota / period
     except (OSError, ValueError, ZeroDivisionError):
         return None
+
+
+def cpu_features(cpuinfo: Path = CPUINFO) -> str:
+    """This CPU's model and feature flags as the kernel reports them (``amx_int8 avx512f ...``).
+
+    llama.cpp picks its kernels by these flags, so a verdict about a kernel holds for one set of
+    them. Where there is no ``/proc/cpuinfo`` (macOS), the platform's processor name stands in.
+    """
+    try:
+        lines = cpuinfo.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    wanted = ("model name", "flags", "features", "isa", "cpu model")
+    found: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name in wanted and name not in found:  # the first CPU speaks for all of them
+            found[name] = " ".join(sorted(value.split())) if name != "model name" else value
+    if not found:
+        return f"{platform.machine()} {platform.processor()}".strip()
+    return "; ".join(f"{name}: {value.strip()}" for name, value in sorted(found.items()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sqlite3
 import sys
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chattui import __version__
-from chattui.catalog import Catalog
-from chattui.config import load_config
+from chattui.catalog import MODEL_ENV, Catalog, EngineKind
+from chattui.config import Config, load_config
 from chattui.cpu import cpu_budget
 from chattui.endpoints import Endpoint
 from chattui.errors import ChattuiError
@@ -105,6 +106,28 @@ def _endpoint_check(endpoint: Endpoint) -> Check:
     )
 
 
+def _repack_check(paths: Paths, config: Config, catalog: Catalog) -> Check:
+    """Whether the default model uses llama.cpp's repacked CPU kernels, and why (may probe)."""
+    name = "cpu repack"
+    try:
+        model = catalog.choose(os.environ.get(MODEL_ENV), config.model)
+    except ChattuiError:
+        return Check(name, f"{config.cpu_repack} (no model installed to probe)")
+    if model.spec.engine is not EngineKind.LLAMA or model.file is None:
+        return Check(name, f"{config.cpu_repack} (the default model {model.spec.id} is not local)")
+    from chattui.engine.base import EngineSettings
+
+    try:
+        from chattui.engine.llama import repack_choice
+    except ImportError:
+        return Check(name, f"{config.cpu_repack} (llama-cpp-python is missing)")
+    try:
+        choice = repack_choice(model.file, model.spec.id, EngineSettings.from_config(config, paths))
+    except ChattuiError as error:
+        return Check(name, "unknown", f"a probe of {model.spec.id} failed: {error}")
+    return Check(name, choice.describe())
+
+
 def diagnose(paths: Paths) -> list[Check]:
     """Every check, in report order."""
     checks = [
@@ -113,13 +136,16 @@ def diagnose(paths: Paths) -> list[Check]:
         *_build_checks(),
         *(Check(f"path: {name}", where) for name, where in paths.as_dict().items()),
     ]
+    config: Config | None = None
     try:
-        load_config(paths.config_file)
+        config = load_config(paths.config_file)
         checks.append(Check("config", "ok" if paths.config_file.exists() else "defaults"))
     except ChattuiError as error:
         checks.append(Check("config", "invalid", str(error)))
     try:
         catalog = Catalog.load(paths.user_catalog, paths.models_dir)
+        if config is not None:
+            checks.append(_repack_check(paths, config, catalog))
         installed = [spec.id for spec in catalog if catalog.is_installed(spec)]
         checks.append(
             Check(

@@ -57,6 +57,16 @@ class Paths:
         return self.cache_dir / "kv"
 
     @property
+    def probe_dir(self) -> Path:
+        """Verdicts of the crash-safe probes of llama.cpp's repacked kernels (engine/probe.py)."""
+        return self.cache_dir / "probes"
+
+    @property
+    def runs_dir(self) -> Path:
+        """A marker for each live run of ask or the app, to tell a crash afterwards."""
+        return self.cache_dir / "runs"
+
+    @property
     def log_file(self) -> Path:
         """Where the app writes unexpected errors and, with --verbose, llama.cpp's log."""
         return self.cache_dir / "chattui.log"
@@ -72,6 +82,7 @@ class Paths:
             "cache": str(self.cache_dir),
             "roles": str(self.roles_dir),
             "kv_snapshots": str(self.kv_dir),
+            "probes": str(self.probe_dir),
             "log": str(self.log_file),
         }
 

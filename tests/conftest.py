@@ -3,27 +3,47 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chattui.catalog import Catalog, ResolvedModel
 from chattui.engine.base import EngineSettings
-from chattui.engine.llama import LlamaEngine
+from chattui.engine.llama import LlamaEngine, repack_choice
 from chattui.paths import resolve_paths
 from tests.remote.servers import KEY, FaultServer, LlamaServer, write_endpoints
 
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+@pytest.fixture(scope="session")
+def probed(tmp_path_factory: pytest.TempPathFactory, demo_path: Path) -> Path:
+    """The real crash-safe probe's verdict on the demo model, made once in a session.
+
+    A user's machine probes a model once; each test's fresh home starts with this verdict, so
+    only the tests about probing pay for probes.
+    """
+    folder = tmp_path_factory.mktemp("probes")
+    repack_choice(demo_path, "smollm2-135m", EngineSettings(probe_folder=folder))
+    return folder
+
+
 @pytest.fixture(autouse=True)
-def chattui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point every chattui location at a fresh folder."""
+def chattui_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probed: Path) -> Path:
+    """Point every chattui location at a fresh folder (holding the demo model's probe verdict)."""
     home = tmp_path / "home"
     monkeypatch.setenv("CHATTUI_HOME", str(home))
     monkeypatch.delenv("CHATTUI_MODEL", raising=False)
+    shutil.copytree(probed, resolve_paths({"CHATTUI_HOME": str(home)}).probe_dir)
     return home
+
+
+def probed_settings(**values: Any) -> EngineSettings:
+    """Engine settings that find the probe verdict in the test's home."""
+    return EngineSettings(probe_folder=resolve_paths().probe_dir, **values)
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +64,11 @@ def demo_model(demo_path: Path) -> ResolvedModel:
 
 
 @pytest.fixture(scope="module")
-def engine(demo_model: ResolvedModel) -> Iterator[LlamaEngine]:
+def engine(demo_model: ResolvedModel, probed: Path) -> Iterator[LlamaEngine]:
     """One real engine on the demo model, shared by a test module (as a chat would share it)."""
     assert demo_model.file is not None
-    loaded = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=2048))
+    settings = EngineSettings(n_ctx=2048, probe_folder=probed)
+    loaded = LlamaEngine(demo_model.file, demo_model.spec, settings)
     yield loaded
     loaded.close()
 
@@ -61,9 +82,9 @@ def fault() -> Iterator[FaultServer]:
 
 
 @pytest.fixture(scope="session")
-def llama_server(demo_path: Path) -> Iterator[LlamaServer]:
+def llama_server(demo_path: Path, probed: Path) -> Iterator[LlamaServer]:
     """llama-cpp-python's own OpenAI-compatible server on the demo model, for the session."""
-    server = LlamaServer(demo_path)
+    server = LlamaServer(demo_path, probed)
     try:
         server.wait_ready()
         yield server

@@ -24,7 +24,7 @@ from chattui.config import Config, load_config
 from chattui.engine.base import Snapshotting
 from chattui.engine.kvstate import SnapshotStore
 from chattui.errors import ConversationNotFoundError, UsageError
-from chattui.paths import resolve_paths
+from chattui.paths import Paths, resolve_paths
 from chattui.roles import find_role, load_roles, role_language
 from chattui.sampling import Sampling
 from chattui.terminal_text import printable
@@ -175,7 +175,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         system = role.system_prompt
     if system is None and conversation is None:
         system = config.system_prompt
-    engine = _open(model, request, config)
+    engine = _open(model, request, config, paths)
     snapshots = (
         SnapshotStore(paths.kv_dir, config.kv_cache_max_mb << 20)
         if isinstance(engine, Snapshotting)
@@ -255,15 +255,12 @@ class ReasoningShown:
             self.writer.write(f"<think>\n{reasoning.strip()}\n</think>\n\n")
 
 
-def _open(model: ResolvedModel, request: AskRequest, config: Config) -> Engine:
+def _open(model: ResolvedModel, request: AskRequest, config: Config, paths: Paths) -> Engine:
     from chattui.engine import open_engine
     from chattui.engine.base import EngineSettings
 
-    settings = EngineSettings(
-        n_ctx=request.n_ctx or config.context_size,
-        threads=config.threads,
-        gpu_layers=config.gpu_layers,
-        verbose=request.verbose,
+    settings = EngineSettings.from_config(
+        config, paths, n_ctx=request.n_ctx, verbose=request.verbose
     )
     with _loading_status(model.spec.name):
         return open_engine(model, settings)

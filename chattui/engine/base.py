@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from chattui.config import Config
 from chattui.conversation import Message
 from chattui.engine.kvstate import Snapshot
+from chattui.engine.probe import RepackMode
+from chattui.paths import Paths
 from chattui.sampling import GenerationOptions
 
 __all__ = [
@@ -99,6 +102,31 @@ class EngineSettings:
     """Show llama.cpp's log: on stderr, or in ``log_file`` when one is given."""
     log_file: Path | None = None
     """Where llama.cpp's log goes when verbose (the TUI: stderr would draw over the screen)."""
+    cpu_repack: RepackMode = RepackMode.AUTO
+    """Whether weights use llama.cpp's repacked CPU kernels; auto: a crash-safe probe decides."""
+    probe_folder: Path | None = None
+    """Where probe verdicts are remembered; None probes at every load."""
+
+    @classmethod
+    def from_config(
+        cls, config: Config, paths: Paths, *, n_ctx: int | None = None, verbose: bool = False
+    ) -> EngineSettings:
+        """The settings ``ask`` and the app load models with.
+
+        Args:
+            config: The user's config.
+            paths: Where the probe verdicts are remembered.
+            n_ctx: A context size asked for on the command line, over the config's.
+            verbose: Show llama.cpp's log (the caller says where, with ``log_file``).
+        """
+        return cls(
+            n_ctx=n_ctx or config.context_size,
+            threads=config.threads,
+            gpu_layers=config.gpu_layers,
+            verbose=verbose,
+            cpu_repack=RepackMode(config.cpu_repack),
+            probe_folder=paths.probe_dir,
+        )
 
 
 class Reply:

@@ -17,6 +17,7 @@ import io
 import math
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ from chattui.engine.base import (
 )
 from chattui.engine.context import fit_messages
 from chattui.engine.kvstate import Snapshot
+from chattui.engine.probe import Probe, RepackChoice, Verdicts, file_identity
 from chattui.engine.threads import ThreadTuner
 from chattui.errors import GenerationError, ModelLoadError
 from chattui.gguf import read_metadata, trained_context
@@ -43,6 +45,10 @@ PROMPT_CHUNK = 128
 """Prompt tokens evaluated between two checks for stop: about half a second on two cores for a
 small model, at under a tenth of the throughput a 512-token batch would have."""
 
+PROBE_BATCH = 45
+"""Prompt tokens the crash-safe probe evaluates at once: not a multiple of the kernels' tile
+sizes (4, 8, 16, 32), so whole and ragged tiles both run, as in a prompt of any length."""
+
 FIRST_CONTEXT = 1024
 """Tokens of KV cache allocated at load; more is allocated as a chat reaches it."""
 REPLY_ROOM = 256
@@ -52,6 +58,8 @@ PENALTY_LAST_N = 64
 
 _log_callback: Any = None
 """The ctypes log callback installed in llama.cpp; kept referenced so it is never collected."""
+_params_lock = threading.Lock()
+"""Held while a model loads with its model params changed (see extra_buffer_types)."""
 
 
 def route_llama_logs(verbose: bool, log_file: Path | None = None) -> None:
@@ -96,6 +104,136 @@ def build_info() -> dict[str, Any]:
     }
 
 
+def build_identity() -> str:
+    """Which llama.cpp this is: version, compiled features and its library files.
+
+    Two builds of one version can differ (``GGML_NATIVE`` compiles for the building CPU), so
+    the libraries' sizes and times are part of it.
+    """
+    import llama_cpp
+
+    system = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    library = Path(llama_cpp.__file__).parent / "lib"
+    files = sorted(library.iterdir()) if library.is_dir() else []
+    stats = [f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file()]
+    return "\0".join([llama_cpp.__version__, system, *stats])
+
+
+@contextlib.contextmanager
+def extra_buffer_types(enabled: bool) -> Iterator[None]:
+    """Models loaded inside this block use llama.cpp's extra buffer types only if ``enabled``.
+
+    Extra buffer types hold weights repacked for the CPU's fastest kernels (AMX, AVX512, ARM).
+    ``Llama(...)`` takes no argument for ``llama_model_params.use_extra_bufts``: it starts from
+    ``llama_model_default_params()``, which this wraps while the block runs.
+    """
+    if enabled:
+        yield
+        return
+    from llama_cpp import llama_cpp as cpp
+
+    with _params_lock:
+        default = cpp.llama_model_default_params
+
+        def without_extra_bufts() -> Any:
+            params = default()
+            params.use_extra_bufts = False
+            return params
+
+        cpp.llama_model_default_params = without_extra_bufts
+        try:
+            yield
+        finally:
+            cpp.llama_model_default_params = default
+
+
+def _threads_and_layers(settings: EngineSettings) -> tuple[int, int]:
+    """CPU threads and GPU layers to load with: the settings', else all cores and layers."""
+    import llama_cpp
+
+    gpu_layers = settings.gpu_layers
+    if gpu_layers is None:
+        gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    return settings.threads or usable_cores(), gpu_layers
+
+
+def repack_choice(path: Path, model_name: str, settings: EngineSettings) -> RepackChoice:
+    """Whether ``path`` loads with llama.cpp's extra buffer types, probing it if need be.
+
+    Raises:
+        ModelLoadError: The probe failed for a reason other than a crash (its own message).
+    """
+    threads, gpu_layers = _threads_and_layers(settings)
+    probe = Probe(Verdicts(settings.probe_folder), build_identity(), threads, gpu_layers)
+    return probe.choose(settings.cpu_repack, path, model_name)
+
+
+def load_params(n_ctx: int, threads: int, gpu_layers: int) -> dict[str, Any]:
+    """The arguments of ``Llama(...)`` chattui loads a model with."""
+    return {
+        "n_ctx": n_ctx,
+        "n_threads": threads,
+        "n_threads_batch": threads,
+        "n_gpu_layers": gpu_layers,
+        # Flash attention pays off on GPUs; on CPUs it measured slower here, more so as the
+        # context grows (bench/turns.py: 1.79x vs 1.28x eval time from 100 to 1200 tokens).
+        "flash_attn": gpu_layers != 0,
+        "logits_all": False,
+        # verbose=True keeps llama-cpp-python from redirecting fds 1 and 2; the log callback
+        # and the stderr capture in _load decide what is shown.
+        "verbose": True,
+    }
+
+
+def probe_model(path: Path, threads: int, gpu_layers: int) -> None:
+    """The probe child's work (engine/probe.py): load, evaluate a batch and a step.
+
+    The model is loaded with extra buffer types, then a prompt batch (``PROBE_BATCH`` tokens) and
+    one decoding step are evaluated, as a reply would.
+
+    Raises:
+        ModelLoadError: llama.cpp cannot load the file.
+    """
+    import llama_cpp
+
+    route_llama_logs(verbose=False)
+    params = load_params(4 * PROBE_BATCH, threads, gpu_layers)
+    llm = _load(llama_cpp, path, params, verbose=False, extra_bufts=True)
+    text = "The quick brown fox jumps over the lazy dog. 快速的棕色狐狸跳过了懒狗。"
+    tokens: list[int] = llm.tokenize(text.encode("utf-8"), add_bos=True)
+    while len(tokens) < PROBE_BATCH:
+        tokens += tokens
+    llm.eval(tokens[:PROBE_BATCH])
+    llm.eval(tokens[:1])
+    llm.close()
+
+
+def _load(
+    llama_cpp: Any, path: Path, params: dict[str, Any], *, verbose: bool, extra_bufts: bool
+) -> Any:
+    """``Llama(...)`` with llama-cpp-python's prints captured unless ``verbose``.
+
+    Raises:
+        ModelLoadError: llama.cpp cannot load the file.
+    """
+    captured = io.StringIO()
+    redirect = contextlib.nullcontext() if verbose else contextlib.redirect_stderr(captured)
+    try:
+        with redirect, extra_buffer_types(extra_bufts):
+            try:
+                return llama_cpp.Llama(model_path=str(path), **params)
+            except ValueError:
+                if not params.get("flash_attn"):
+                    raise
+                params["flash_attn"] = False  # a backend without flash attention
+                return llama_cpp.Llama(model_path=str(path), **params)
+    except (ValueError, RuntimeError) as error:
+        raise ModelLoadError(
+            f"llama.cpp cannot load {path} ({error}); the file may be truncated or of an "
+            "unsupported architecture: re-download it or run with --verbose for details"
+        ) from None
+
+
 class LlamaEngine:
     """A GGUF model loaded once and kept for a whole chat."""
 
@@ -117,31 +255,21 @@ class LlamaEngine:
         self.model_id = spec.id
         self.path = path
         started = time.perf_counter()
-        threads = settings.threads or usable_cores()
-        gpu_layers = settings.gpu_layers
-        if gpu_layers is None:
-            gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        threads, gpu_layers = _threads_and_layers(settings)
         requested_ctx = settings.n_ctx or spec.n_ctx
         trained = trained_context(metadata)
         if trained is not None:
             # Beyond its trained length a model degrades: never ask for more.
             requested_ctx = min(requested_ctx, trained)
-        params: dict[str, Any] = {
-            # Allocated small and grown as the chat needs it (see _make_room): llama.cpp clears
-            # the whole KV cache when it creates a context, so its size is memory used at once.
-            "n_ctx": min(requested_ctx, FIRST_CONTEXT),
-            "n_threads": threads,
-            "n_threads_batch": threads,
-            "n_gpu_layers": gpu_layers,
-            # Flash attention pays off on GPUs; on CPUs it measured slower here, more so as the
-            # context grows (bench/turns.py: 1.79x vs 1.28x eval time from 100 to 1200 tokens).
-            "flash_attn": gpu_layers != 0,
-            "logits_all": False,
-            # verbose=True keeps llama-cpp-python from redirecting fds 1 and 2; the log callback
-            # above and the stderr capture below decide what is shown.
-            "verbose": True,
-        }
-        self._llm = self._load(llama_cpp, path, params, settings.verbose)
+        # Allocated small and grown as the chat needs it (see _make_room): llama.cpp clears the
+        # whole KV cache when it creates a context, so its size is memory used at once.
+        params = load_params(min(requested_ctx, FIRST_CONTEXT), threads, gpu_layers)
+        self.build = build_identity()
+        self.repack = repack_choice(path, spec.id, settings)
+        """Whether the weights use llama.cpp's repacked CPU kernels, and why."""
+        self._llm = _load(
+            llama_cpp, path, params, verbose=settings.verbose, extra_bufts=self.repack.enabled
+        )
         self.flash_attn = bool(params["flash_attn"])
         """Whether flash attention is on (GPU offload only)."""
         self.threads = threads
@@ -162,25 +290,6 @@ class LlamaEngine:
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
         self._format = self._make_formatter(llama_cpp, spec)
         self._last_tokens: tuple[tuple[Message, ...], list[int]] | None = None
-
-    @staticmethod
-    def _load(llama_cpp: Any, path: Path, params: dict[str, Any], verbose: bool) -> Any:
-        captured = io.StringIO()
-        redirect = contextlib.nullcontext() if verbose else contextlib.redirect_stderr(captured)
-        try:
-            with redirect:
-                try:
-                    return llama_cpp.Llama(model_path=str(path), **params)
-                except ValueError:
-                    if not params.get("flash_attn"):
-                        raise
-                    params["flash_attn"] = False  # a backend without flash attention
-                    return llama_cpp.Llama(model_path=str(path), **params)
-        except (ValueError, RuntimeError) as error:
-            raise ModelLoadError(
-                f"llama.cpp cannot load {path} ({error}); the file may be truncated or of an "
-                "unsupported architecture: re-download it or run with --verbose for details"
-            ) from None
 
     def _make_formatter(self, llama_cpp: Any, spec: ModelSpec) -> Callable[..., Any]:
         from llama_cpp import llama_chat_format as formats
@@ -377,18 +486,16 @@ class LlamaEngine:
 
     @functools.cached_property
     def snapshot_key(self) -> str:
-        """Model file, context size, KV type, chat template and llama.cpp version, hashed."""
-        stat = self.path.stat()
+        """Model file, context size, KV type, kernels, chat template and llama.cpp build, hashed."""
         template = str(self._llm.metadata.get("tokenizer.chat_template", ""))
         parts = [
-            str(self.path.resolve()),
-            str(stat.st_size),
-            str(stat.st_mtime_ns),
+            *file_identity(self.path),
             str(self.n_ctx),
             "f16",
             str(self.flash_attn),
+            str(self.repack.enabled),
             template,
-            str(self._internals.__version__),
+            self.build,
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 

@@ -230,12 +230,13 @@ def test_console_script_installed() -> None:
 
 
 def test_paths_json_follows_home(chattui_home: Path) -> None:
+    before = sorted(chattui_home.rglob("*"))
     result = run("paths", "--json")
     doc = json.loads(result.stdout)
     assert doc["config"] == str(chattui_home / "config" / "config.toml")
     assert doc["database"] == str(chattui_home / "data" / "chattui.db")
     assert doc["models"] == str(chattui_home / "data" / "models")
-    assert not chattui_home.exists()  # looking creates nothing
+    assert sorted(chattui_home.rglob("*")) == before  # looking creates nothing
 
 
 def test_ctrl_c_while_reading_stdin_exits_130() -> None:

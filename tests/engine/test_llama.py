@@ -15,11 +15,12 @@ import pytest
 from chattui.catalog import ModelSpec, ResolvedModel
 from chattui.conversation import Message, Role
 from chattui.engine import open_engine
-from chattui.engine.base import EngineSettings, FinishReason
+from chattui.engine.base import FinishReason
 from chattui.engine.llama import PROMPT_CHUNK, LlamaEngine
 from chattui.errors import ContextOverflowError, ModelLoadError
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
+from tests.conftest import probed_settings
 
 GREEDY = GenerationOptions(temperature=0.0, max_tokens=24, seed=1)
 ENDLESS = GenerationOptions(temperature=0.7, seed=3, ignore_eos=True)
@@ -140,7 +141,7 @@ def test_max_tokens_is_length(engine: LlamaEngine) -> None:
 
 def test_context_trimming_with_real_tokens(demo_model: ResolvedModel) -> None:
     assert demo_model.file is not None
-    small = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=512))
+    small = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=512))
     try:
         assert small.n_ctx == 512
         history = [Message(Role.SYSTEM, "You are helpful.")]
@@ -167,7 +168,7 @@ def test_context_trimming_with_real_tokens(demo_model: ResolvedModel) -> None:
 
 def test_context_clamped_to_trained_length(demo_model: ResolvedModel) -> None:
     assert demo_model.file is not None
-    big = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=1_000_000))
+    big = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=1_000_000))
     try:
         assert big.n_ctx == 8192
     finally:
@@ -179,7 +180,7 @@ def test_not_a_gguf(tmp_path: Path) -> None:
     bad.write_bytes(b"<html>not found</html>")
     spec = ModelSpec(id="bad", name="bad", file="bad.gguf")
     with pytest.raises(ModelLoadError, match="is not a GGUF model file"):
-        open_engine(ResolvedModel(spec, bad), EngineSettings())
+        open_engine(ResolvedModel(spec, bad), probed_settings())
 
 
 def test_truncated_gguf(tmp_path: Path, demo_path: Path) -> None:
@@ -187,13 +188,13 @@ def test_truncated_gguf(tmp_path: Path, demo_path: Path) -> None:
     cut.write_bytes(demo_path.read_bytes()[:2_000_000])
     spec = ModelSpec(id="cut", name="cut", file="cut.gguf")
     with pytest.raises(ModelLoadError, match=r"llama\.cpp cannot load"):
-        open_engine(ResolvedModel(spec, cut), EngineSettings())
+        open_engine(ResolvedModel(spec, cut), probed_settings())
 
 
 def test_chat_format_override(demo_model: ResolvedModel) -> None:
     assert demo_model.file is not None
     spec = ModelSpec(id="x", name="x", file="x", chat_format="chatml")
-    override = LlamaEngine(demo_model.file, spec, EngineSettings(n_ctx=512))
+    override = LlamaEngine(demo_model.file, spec, probed_settings(n_ctx=512))
     try:
         reply = override.stream([Message(Role.USER, "Hi")], replace(GREEDY, ignore_eos=True))
         list(reply)
@@ -268,10 +269,10 @@ def test_continue_a_partial_reply(engine: LlamaEngine) -> None:
 
 def test_decode_threads_adapt_unless_fixed_in_config(demo_model: ResolvedModel) -> None:
     assert demo_model.file is not None
-    fixed = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=512, threads=2))
+    fixed = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=512, threads=2))
     assert fixed._tuner is None  # threads = N in config fixes it
     fixed.close()
-    adaptive = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=512))
+    adaptive = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=512))
     reply = adaptive.stream(
         [Message(Role.USER, "Count.")],
         GenerationOptions(temperature=0.0, max_tokens=40, ignore_eos=True),
@@ -287,7 +288,7 @@ def test_the_context_grows_as_a_chat_reaches_it(demo_model: ResolvedModel) -> No
     from chattui.engine.llama import FIRST_CONTEXT
 
     assert demo_model.file is not None
-    engine = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=4096))
+    engine = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=4096))
     assert engine._llm.n_ctx() == FIRST_CONTEXT < engine.n_ctx == 4096  # memory for what is used
     history = [Message(Role.USER, "Write a long story.")]
     long = GenerationOptions(temperature=0.0, max_tokens=FIRST_CONTEXT + 200, ignore_eos=True)
@@ -306,7 +307,7 @@ def test_the_context_grows_as_a_chat_reaches_it(demo_model: ResolvedModel) -> No
 
 def test_a_snapshot_restores_the_matching_prefix_only(demo_model: ResolvedModel) -> None:
     assert demo_model.file is not None
-    first = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings())
+    first = LlamaEngine(demo_model.file, demo_model.spec, probed_settings())
     history = [Message(Role.USER, "Write a long story about a lighthouse.")]
     long = GenerationOptions(temperature=0.0, max_tokens=300, ignore_eos=True)
     reply = first.stream(history, long)
@@ -315,7 +316,7 @@ def test_a_snapshot_restores_the_matching_prefix_only(demo_model: ResolvedModel)
     key = first.snapshot_key
     first.close()
     assert snapshot is not None and len(snapshot.tokens) > 300
-    second = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings())
+    second = LlamaEngine(demo_model.file, demo_model.spec, probed_settings())
     assert second.snapshot_key == key  # same file, context, template and build
     assert second.restore(snapshot) == len(snapshot.tokens)
     short = GenerationOptions(temperature=0.0, max_tokens=4)
@@ -328,6 +329,6 @@ def test_a_snapshot_restores_the_matching_prefix_only(demo_model: ResolvedModel)
     assert len(list(changed)) > 0  # an edited earlier message: the cache is cut where it differs
     assert changed.stats.prompt_evaluated > changed.stats.prompt_tokens // 2
     second.close()
-    other = LlamaEngine(demo_model.file, demo_model.spec, EngineSettings(n_ctx=2048))
+    other = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=2048))
     assert other.snapshot_key != key  # another context size: never restored there
     other.close()

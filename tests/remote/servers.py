@@ -42,16 +42,21 @@ def free_port() -> int:
 
 
 class LlamaServer:
-    """``python -m llama_cpp.server`` on ``model``, serving it as ``smollm``."""
+    """``python -m llama_cpp.server`` on ``model``, serving it as ``smollm``.
 
-    def __init__(self, model: Path, n_ctx: int = 2048) -> None:
+    Started through tests/remote/serve_llama.py, which loads the model with the repack choice
+    of chattui's crash-safe probe (verdicts remembered in ``probes``).
+    """
+
+    def __init__(self, model: Path, probes: Path, n_ctx: int = 2048) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "llama_cpp.server",
+                "tests.remote.serve_llama",
+                str(probes),
                 "--model",
                 str(model),
                 "--model_alias",
@@ -67,6 +72,7 @@ class LlamaServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            cwd=Path(__file__).parents[2],  # where the tests package is
         )
 
     def wait_ready(self, limit: float = 300.0) -> None:

@@ -31,6 +31,7 @@ threads = 2
 gpu_layers = 0
 theme = "nord"
 save_history = false
+cpu_repack = "off"
 """
     )
     config = load_config(path)
@@ -39,6 +40,7 @@ save_history = false
     assert config.sampling.max_tokens == 300 and config.sampling.seed == 7
     assert config.context_size == 4096 and config.threads == 2 and config.gpu_layers == 0
     assert config.theme == "nord" and config.save_history is False
+    assert config.cpu_repack == "off"
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,11 @@ save_history = false
         ("model = [1, 2]\n", r"key 'model' is \[1, 2\]; allowed: a string"),
         ("temperature = = 1\n", r"not valid TOML: .*line 1"),
         ("temperature = nan\n", "allowed: a number from 0.0 to 5.0"),
+        (
+            "cpu_repack = 'maybe'\n",
+            """key 'cpu_repack' is 'maybe'; allowed: "auto", "on" or "off\"""",
+        ),
+        ("cpu_repack = false\n", "key 'cpu_repack' is false; allowed: "),
     ],
 )
 def test_bad_config_is_one_line_and_file_untouched(tmp_path: Path, text: str, message: str) -> None:
@@ -88,6 +95,7 @@ def test_paths_follow_chattui_home(tmp_path: Path) -> None:
         "cache",
         "roles",
         "kv_snapshots",
+        "probes",
         "log",
     }
 

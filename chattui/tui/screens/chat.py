@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from dataclasses import replace
 from typing import ClassVar
 
 from textual import on
@@ -72,15 +73,11 @@ class ChatScreen(ErrorBoundary, ChatSettings):
         self.services = services
         self.model_name = start.model
         self.continue_latest = start.continue_latest
-        verbose = start.verbose
         self.host = ModelHost(
             services,
-            EngineSettings(
-                n_ctx=config.context_size,
-                threads=config.threads,
-                gpu_layers=config.gpu_layers,
-                verbose=verbose,
-                log_file=services.paths.log_file if verbose else None,
+            replace(
+                EngineSettings.from_config(config, services.paths, verbose=start.verbose),
+                log_file=services.paths.log_file if start.verbose else None,
             ),
         )
         self.overrides = Sampling()
