@@ -4,7 +4,8 @@ Runs the chat app on a pseudo-terminal with the demo model, as ``chattui`` does,
 end-of-turn tokens banned so that the reply is long whatever the model writes. Once a part of
 the reply is saved, quits it with Ctrl+Q, SIGTERM or SIGHUP (the terminal closing) and prints
 the seconds from the key or signal to the end of the process (the reply stopped and saved, the
-model freed, the terminal restored): aim under 0.5 s.
+model freed, the terminal restored): aim under 0.5 s. Last, the terminal itself is closed with
+nobody reading it any more (a killed tmux session, a dropped SSH link): aim under 2 s.
 
 Run: python -m bench.tui_quit [--reps 5]
 """
@@ -26,9 +27,11 @@ import time
 from pathlib import Path
 
 from bench.common import real_app
+from tests.cli.terminal import CONTROLLING
 
 PROMPT = b"Write the numbers from 1 to 300 separated by commas.\r"
-WAYS = {"ctrl+q": None, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
+WAYS = {"ctrl+q": None, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP, "closed": None}
+"""How the app is ended; "closed": its terminal goes away (the kernel sends SIGHUP)."""
 
 
 def _last_reply(db: Path) -> dict[str, object] | None:
@@ -56,7 +59,7 @@ def quit_once(way: str) -> tuple[float, bool]:
         env = {**os.environ, "CHATTUI_HOME": home, "TERM": "xterm-256color"}
         master, slave = pty.openpty()
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.tui_quit", "--child"],
+            [sys.executable, "-c", CONTROLLING, "bench.tui_quit", "--child"],
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -74,7 +77,11 @@ def quit_once(way: str) -> tuple[float, bool]:
                     os.read(master, 65536)
             started = time.perf_counter()
             signum = WAYS[way]
-            if signum is None:
+            if way == "closed":
+                os.close(master)
+                master = -1
+                process.wait()
+            elif signum is None:
                 os.write(master, b"\x11")
             else:
                 process.send_signal(signum)
@@ -88,7 +95,8 @@ def quit_once(way: str) -> tuple[float, bool]:
         finally:
             process.kill()
             process.wait()
-            os.close(master)
+            if master >= 0:
+                os.close(master)
         info = _last_reply(db)
         return elapsed, info is not None and info.get("finish_reason") == "stopped"
 
@@ -96,9 +104,12 @@ def quit_once(way: str) -> tuple[float, bool]:
 def child() -> None:
     """The app as ``chattui`` runs it, with a reply that runs to 4,000 tokens."""
     from chattui.cli import signals
+    from chattui.exit_guard import ExitGuard
     from chattui.sampling import Sampling
 
     app, store = real_app(Sampling(max_tokens=4000, ignore_eos=True))
+    code = signals.exit_code(signal.SIGHUP)
+    app.services.exit_guard = ExitGuard(lambda: code, lambda: None, 2)
     app.run()
     store.close()
     sys.exit(0 if app.terminated_by is None else signals.exit_code(app.terminated_by))
@@ -113,7 +124,9 @@ def main() -> None:
     if args.child:
         child()
         return
-    print(f"quitting the app mid-reply, demo model, {args.reps} runs each (aim < 0.5 s)")
+    print(
+        f"quitting the app mid-reply, demo model, {args.reps} runs each (aim < 0.5 s; closed < 2 s)"
+    )
     for way in WAYS:
         runs = [quit_once(way) for _ in range(args.reps)]
         cut = [seconds for seconds, stopped in runs if stopped]

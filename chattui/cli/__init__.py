@@ -276,6 +276,14 @@ def main() -> None:
     except BrokenPipeError:
         _quiet_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
+    except SystemExit as leaving:
+        # Typer turns every KeyboardInterrupt into exit 130; SIGTERM and SIGHUP keep their own.
+        ended = leaving.__context__
+        while ended is not None and not isinstance(ended, signals.Terminated):
+            ended = ended.__cause__ or ended.__context__
+        if ended is not None:
+            sys.exit(signals.exit_code(ended.signum))
+        raise
 
 
 def _quiet_stdout() -> None:
@@ -287,7 +295,14 @@ def _quiet_stdout() -> None:
 def _ask(request: AskRequest) -> None:
     """Run ``ask``; Ctrl+C before the reply streams (loading, reading stdin) exits 130."""
     from chattui.cli.ask import run_ask
+    from chattui.crashes import CrashWatch
+    from chattui.paths import resolve_paths
 
+    paths = resolve_paths()
+    watch = CrashWatch(paths.log_file, paths.runs_dir)
+    notice = watch.start()
+    if notice is not None:
+        echo(f"chattui: {notice}", err=True)
     try:
         code = run_ask(request, sys.stdin)
     except KeyboardInterrupt as interrupt:  # before the reply streams: loading, reading stdin
@@ -296,4 +311,6 @@ def _ask(request: AskRequest) -> None:
         # Stop as Unix tools do (the reply is saved, marked stopped); Click would say exit 1.
         _quiet_stdout()
         code = EXIT_BROKEN_PIPE
+    finally:
+        watch.stop()
     raise typer.Exit(code)

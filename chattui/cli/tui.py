@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 from chattui.catalog import Catalog
 from chattui.cli import signals
 from chattui.config import load_config
+from chattui.crashes import CrashWatch
+from chattui.exit_guard import ExitGuard
 from chattui.paths import resolve_paths
+
+if TYPE_CHECKING:
+    from chattui.tui.app import ChatApp
 
 
 def run_tui(
@@ -33,13 +41,23 @@ def run_tui(
     config = load_config(paths.config_file)
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
     store = ConversationStore(paths.database) if config.save_history else None
+    watch = CrashWatch(paths.log_file, paths.runs_dir)
+    notice = watch.start()
+    terminal = sys.__stderr__.fileno() if sys.__stderr__ and sys.__stderr__.isatty() else None
+    guard = ExitGuard(lambda: _exit_code(app) or 0, watch.stop, terminal)
     app = ChatApp(
-        Services(config, catalog, paths, store, open_engine),
-        StartOptions(model, continue_latest, system_prompt, role, verbose),
+        Services(config, catalog, paths, store, open_engine, guard),
+        StartOptions(model, continue_latest, system_prompt, role, verbose, notice),
     )
     try:
         app.run()
     finally:
+        watch.stop()
         if store is not None:
             store.close()
+    return _exit_code(app)
+
+
+def _exit_code(app: ChatApp) -> int | None:
+    """None, or the exit code for the signal (SIGTERM, SIGHUP) that closed the app."""
     return None if app.terminated_by is None else signals.exit_code(app.terminated_by)

@@ -91,7 +91,9 @@ class ChatApp(ErrorBoundary, App[None]):
                 loop.add_signal_handler(signum, self._terminate, signum)
         self.push_screen(ChatScreen(self.services, self.start))
         if self.start.verbose:
-            self.notify(f"llama.cpp's log goes to {self.services.paths.log_file}")
+            self.notify(f"llama.cpp's log goes to {self.services.paths.log_file}", markup=False)
+        if self.start.notice is not None:
+            self.notify(self.start.notice, severity="warning", timeout=20, markup=False)
 
     def _terminate(self, signum: int) -> None:
         """Quit as Ctrl+Q does: the reply stops and is kept, the terminal is restored."""

@@ -386,6 +386,8 @@ class ModelHost(ErrorBoundary, Widget):
         if self._closer is not None:
             return
         self._quitting.set()
+        if self.services.exit_guard is not None:  # whatever the rest of shutdown does
+            self.services.exit_guard.arm(self._idle)
         self.stop()
         engine, self.engine = self.engine, None
         self._closer = threading.Thread(target=self._close_when_idle, args=(engine,), daemon=True)

@@ -11,6 +11,7 @@ from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
 from chattui.config import Config
 from chattui.conversation import Conversation
 from chattui.engine.base import Engine, EngineSettings
+from chattui.exit_guard import ExitGuard
 from chattui.paths import Paths
 from chattui.roles import RoleProfile, load_roles, role_language
 from chattui.store import ConversationStore
@@ -33,6 +34,8 @@ class StartOptions:
     """Name of a role for the chat (-r)."""
     verbose: bool = False
     """Write llama.cpp's log to the log file (--verbose)."""
+    notice: str | None = None
+    """A line to show as the app opens (the last run crashed)."""
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Services:
     store: ConversationStore | None
     """None when history is off."""
     open_engine: Callable[[ResolvedModel, EngineSettings], Engine]
+    exit_guard: ExitGuard | None = None
+    """Ends the process once quitting has begun and the reply is saved (None in tests)."""
 
     def choose_model(self, name: str | None, conversation: Conversation | None) -> ResolvedModel:
         """The model to start with.

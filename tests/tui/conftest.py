@@ -96,11 +96,12 @@ def app_factory(chattui_home: Path) -> Iterator[AppFactory]:
         system_prompt: str | None = None,
         role: str | None = None,
         verbose: bool = False,
+        notice: str | None = None,
         **kwargs: Any,
     ) -> ChatApp:
         app = ChatApp(
             make_services(chattui_home, **kwargs),
-            StartOptions(model, continue_latest, system_prompt, role, verbose),
+            StartOptions(model, continue_latest, system_prompt, role, verbose, notice),
         )
         built.append(app)
         return app

@@ -112,6 +112,14 @@ async def test_send_streams_reply_and_saves(app_factory: AppFactory) -> None:
         assert status.state is State.READY and status.used > 0 and status.capacity == 4096
 
 
+async def test_the_last_crash_is_told_as_the_app_opens(app_factory: AppFactory) -> None:
+    notice = "the last run of chattui crashed; its stack is in /tmp/[b]log[/b]"
+    app = app_factory(notice=notice)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        assert [n.message for n in app._notifications] == [notice]  # text, not markup
+
+
 async def test_a_streaming_paragraph_grows_on_screen(app_factory: AppFactory) -> None:
     # The block being written is a plain-text tail that asks for a layout only when it gains a
     # line (transcript._GrowsInPlace): the view must still grow with it while the reply
