@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.worker import WorkerFailed
 
@@ -59,6 +60,15 @@ class ChatApp(ErrorBoundary, App[None]):
         self._recent: list[float] = []
         if services.config.theme and services.config.theme in self.available_themes:
             self.theme = services.config.theme
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's own driver, except that on Linux and macOS bursts of keys become pastes."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":
+            from chattui.tui.bursts import BurstDriver
+
+            return BurstDriver
+        return driver
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette offers every chat action, with its key."""
