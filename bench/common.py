@@ -52,7 +52,7 @@ def real_app(sampling: Sampling) -> tuple[ChatApp, ConversationStore]:
     from chattui.tui.services import Services
 
     paths = resolve_paths()
-    store = ConversationStore(paths.database)
+    store = ConversationStore.at(paths)
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
     services = Services(Config(sampling=sampling), catalog, paths, store, open_engine)
     return ChatApp(services), store

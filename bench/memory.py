@@ -16,23 +16,40 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from bench.common import real_app
 
 AIM_MIB = 206
 
 
-def peak_mib(*args: str, module: str = "chattui") -> float:
-    """Peak resident memory of ``python -m MODULE ARGS`` in a fresh process, in MiB."""
+def peak_mib(
+    *args: str, module: str = "chattui", stdin: bytes = b"", snapshots: list[float] | None = None
+) -> float:
+    """Peak resident memory of ``python -m MODULE ARGS`` in a fresh process, in MiB.
+
+    Args:
+        args: The arguments.
+        module: The module run.
+        stdin: What is piped in.
+        snapshots: Gets the MiB of the KV snapshots the run left, if given.
+    """
     with tempfile.TemporaryDirectory() as home:
         process = subprocess.Popen(
             [sys.executable, "-m", module, *args],
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "CHATTUI_HOME": home},
         )
+        assert process.stdin is not None
+        process.stdin.write(stdin)
+        process.stdin.close()
         _, status, usage = os.wait4(process.pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, args
+        if snapshots is not None:
+            kv = Path(home) / "cache" / "kv"
+            snapshots.append(sum(f.stat().st_size for f in kv.glob("*.kv")) / 2**20)
         return usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
@@ -82,6 +99,21 @@ def main() -> None:
     print(f"ask, 2,000-token reply {statistics.median(long):6.1f} MiB (the context grows to fit)")
     app = [peak_mib("--ten-turns", module="bench.memory") for _ in range(max(1, args.reps // 2))]
     print(f"app after ten turns    {statistics.median(app):6.1f} MiB")
+    # A long piped text: its KV snapshot is written after the reply (aim: the saving costs at
+    # most 1.1x the snapshot's size on top of the run without it).
+    sentence = "The river carries water from the hills down to the sea every day. "
+    piped = (sentence * 177).encode()  # 2,301 words
+    ask = ("ask", "Summarize this.", "--max-tokens", "8")
+    sizes: list[float] = []
+    saving = [peak_mib(*ask, stdin=piped, snapshots=sizes) for _ in range(max(1, args.reps // 2))]
+    unsaved = [peak_mib(*ask, "--no-save", stdin=piped) for _ in range(max(1, args.reps // 2))]
+    extra = statistics.median(saving) - statistics.median(unsaved)
+    size = statistics.median(sizes)
+    print(
+        f"ask with 2,300 piped words: {statistics.median(saving):6.1f} MiB with its "
+        f"{size:.1f} MiB snapshot written, {statistics.median(unsaved):6.1f} MiB with --no-save: "
+        f"{extra / size:.2f}x the snapshot's size (aim <= 1.1)"
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from typing import Any
 
 from chattui.catalog import ResolvedModel
 from chattui.conversation import Conversation, Message, ReplyInfo, Role, utc_now
-from chattui.engine.base import Engine, Reply, TurnStats
+from chattui.engine.base import Engine, Reply, Snapshotting, TurnStats
+from chattui.engine.kvstate import SnapshotStore
 from chattui.errors import UsageError
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
@@ -95,6 +96,7 @@ class ChatSession:
         store: ConversationStore | None = None,
         conversation: Conversation | None = None,
         role: str | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         """Start a new conversation, or continue ``conversation``.
 
@@ -106,6 +108,7 @@ class ChatSession:
             store: Where to save; None keeps the chat out of the store.
             conversation: A saved conversation to continue.
             role: The role the chat follows (saved with it); a continued chat keeps its own.
+            snapshots: Where the chat's KV state is kept between processes (None: nowhere).
         """
         self.engine = engine
         self.model = model
@@ -117,12 +120,38 @@ class ChatSession:
         saved_role = conversation.settings.get("role") if conversation else None
         self.role = role if role is not None else (str(saved_role) if saved_role else None)
         """Name of the role the chat follows, if any."""
+        self.snapshots = snapshots
         self.history: list[Message] = list(conversation.messages) if conversation else []
         self._row_ids: list[int | None] = (
             list(store.message_ids(conversation.id))
             if store is not None and conversation is not None
             else [None] * len(self.history)
         )
+
+    def restore_snapshot(self) -> int:
+        """Load the chat's KV snapshot into the engine, so that only what follows is evaluated.
+
+        Returns:
+            The tokens restored; 0 when there was none to use (``snapshots.miss`` says why).
+        """
+        engine = self.engine
+        if self.snapshots is None or self.cid is None or not isinstance(engine, Snapshotting):
+            return 0
+        snapshot = self.snapshots.load(self.cid, engine.snapshot_key)
+        return engine.restore(snapshot) if snapshot is not None else 0
+
+    def save_snapshot(self) -> bool:
+        """Keep the chat's KV state for the next process; only a chat whose turns are saved.
+
+        A turn kept out of the history (``--no-save``) must not live on in a snapshot either.
+        """
+        engine = self.engine
+        if self.snapshots is None or self.store is None or self.cid is None:
+            return False
+        if not isinstance(engine, Snapshotting):
+            return False
+        snapshot = engine.snapshot()
+        return snapshot is not None and self.snapshots.save(self.cid, engine.snapshot_key, snapshot)
 
     def prompt_messages(self, history: list[Message] | None = None) -> list[Message]:
         """What the model sees: the system prompt, then the history (or ``history``)."""

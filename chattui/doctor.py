@@ -164,9 +164,8 @@ def diagnose(paths: Paths) -> list[Check]:
     from chattui.engine.kvstate import SnapshotStore
 
     snapshots = SnapshotStore(paths.kv_dir)
-    count = len(list(paths.kv_dir.glob("*.kv"))) if paths.kv_dir.is_dir() else 0
     size = snapshots.size() / 2**20
-    checks.append(Check("kv snapshots", f"{count} in {paths.kv_dir} ({size:.1f} MiB)"))
+    checks.append(Check("kv snapshots", f"{snapshots.count()} in {paths.kv_dir} ({size:.1f} MiB)"))
     return checks
 
 

@@ -31,7 +31,9 @@ from chattui.conversation import (
     title_from,
     utc_now,
 )
+from chattui.engine.kvstate import DEFAULT_CAP_MB, SnapshotStore
 from chattui.errors import ConversationNotFoundError, StoreError
+from chattui.paths import Paths
 from chattui.store_schema import MIGRATIONS, statements
 from chattui.store_search import Term, candidates, doubtful, score, snippet, terms
 
@@ -72,17 +74,26 @@ def _info_json(info: ReplyInfo | None) -> str | None:
 class ConversationStore:
     """Saved conversations in one SQLite file."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        snapshots: SnapshotStore | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ) -> None:
         """Open (creating if needed) the database and bring its schema up to date.
 
         Args:
             path: The database file.
+            snapshots: The chats' KV snapshots, deleted with them.
             busy_timeout: Seconds to wait for another process's write to finish.
 
         Raises:
             StoreError: The file cannot be opened, is not a chattui database, or is damaged.
         """
         self.path = path
+        self.snapshots = snapshots
+        """The chats' KV snapshots (engine/kvstate.py): a deleted chat's go with it."""
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         try:
@@ -251,9 +262,25 @@ class ConversationStore:
             db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title.strip(), cid))
 
     def delete(self, ids: Sequence[str]) -> None:
-        """Delete conversations and their messages."""
+        """Delete conversations, their messages and their KV snapshots.
+
+        The one way a chat is deleted, from the app and the command line alike: a snapshot's
+        tokens are the chat's text, so it must not outlive it.
+        """
         with self._write() as db:
             db.executemany("DELETE FROM conversations WHERE id = ?", [(i,) for i in ids])
+        if self.snapshots is not None:
+            self.snapshots.delete(list(ids))
+
+    @classmethod
+    def at(cls, paths: Paths, kv_cache_max_mb: int | None = None) -> ConversationStore:
+        """The user's store with its KV snapshots (capped at ``kv_cache_max_mb``).
+
+        Raises:
+            StoreError: The database cannot be opened.
+        """
+        cap = DEFAULT_CAP_MB if kv_cache_max_mb is None else kv_cache_max_mb
+        return cls(paths.database, snapshots=SnapshotStore(paths.kv_dir, cap << 20))
 
     # Reading -----------------------------------------------------------------------------
 

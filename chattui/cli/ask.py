@@ -21,8 +21,6 @@ from chattui.cli.output import (
     echo,
 )
 from chattui.config import Config, load_config
-from chattui.engine.base import Snapshotting
-from chattui.engine.kvstate import SnapshotStore
 from chattui.errors import ConversationNotFoundError, UsageError
 from chattui.paths import Paths, resolve_paths
 from chattui.roles import find_role, load_roles, role_language
@@ -122,7 +120,7 @@ def open_store(config: Config, no_save: bool) -> ConversationStore | None:
         return None
     from chattui.store import ConversationStore
 
-    return ConversationStore(resolve_paths().database)
+    return ConversationStore.at(resolve_paths(), config.kv_cache_max_mb)
 
 
 def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
@@ -147,7 +145,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     continuing = request.continue_latest or request.conversation is not None
     store = open_store(config, request.no_save)
     if continuing and store is None:  # --no-save still reads the chat it continues
-        store = ConversationStore(paths.database)
+        store = ConversationStore.at(paths, config.kv_cache_max_mb)
     conversation = None
     if continuing:
         assert store is not None
@@ -176,17 +174,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     if system is None and conversation is None:
         system = config.system_prompt
     engine = _open(model, request, config, paths)
-    snapshots = (
-        SnapshotStore(paths.kv_dir, config.kv_cache_max_mb << 20)
-        if isinstance(engine, Snapshotting)
-        else None
-    )
     try:
-        if snapshots is not None and conversation is not None:
-            assert isinstance(engine, Snapshotting)
-            saved = snapshots.load(conversation.id, engine.snapshot_key)
-            if saved is not None:  # the chat's KV state from the last process: only what
-                engine.restore(saved)  # follows it is evaluated
         session = ChatSession(
             engine,
             model,
@@ -195,7 +183,14 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             store=None if request.no_save else store,
             conversation=conversation,
             role=role.name if role else None,
+            snapshots=store.snapshots if store is not None else None,
         )
+        if conversation is not None and not session.restore_snapshot() and request.verbose:
+            miss = session.snapshots.miss if session.snapshots else None
+            echo(
+                f"chattui: the chat is evaluated from its start: {miss or 'no KV snapshot'}",
+                err=True,
+            )
         turn = session.send(prompt)  # a prompt too long for the context stops here, unsaved
         with signals.stopping(turn.stop) as received:  # Ctrl+C, SIGTERM, SIGHUP
             writer = choose_writer(request, engine.model_id, engine.load_seconds)
@@ -218,10 +213,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
         code = signals.exit_code(received[0]) if received else 0
         stats = turn.stats
-        if snapshots is not None and session.cid is not None and isinstance(engine, Snapshotting):
-            snapshot = engine.snapshot()
-            if snapshot is not None:
-                snapshots.save(session.cid, engine.snapshot_key, snapshot)
+        session.save_snapshot()
         if request.stats:
             line = describe_stats(stats, engine.load_seconds)
             if session.cid is not None:

@@ -49,7 +49,7 @@ IdArgument = Annotated[
 
 @contextmanager
 def _store() -> Iterator[ConversationStore]:
-    store = ConversationStore(resolve_paths().database)
+    store = ConversationStore.at(resolve_paths())
     try:
         yield store
     finally:
@@ -180,8 +180,5 @@ def rm(
             titles = ", ".join(f"{i} ({printable(store.get(i).title)})" for i in ids)
             if not typer.confirm(f"Delete {titles}?"):
                 raise typer.Exit(1)
-        store.delete(ids)
-        from chattui.engine.kvstate import SnapshotStore
-
-        SnapshotStore(resolve_paths().kv_dir).delete(ids)  # their KV snapshots go too
+        store.delete(ids)  # their KV snapshots go too
     echo(f"deleted {len(ids)} conversation{'s' if len(ids) != 1 else ''}", err=True)

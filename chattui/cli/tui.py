@@ -40,7 +40,7 @@ def run_tui(
     paths = resolve_paths()
     config = load_config(paths.config_file)
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
-    store = ConversationStore(paths.database) if config.save_history else None
+    store = ConversationStore.at(paths, config.kv_cache_max_mb) if config.save_history else None
     watch = CrashWatch(paths.log_file, paths.runs_dir)
     notice = watch.start()
     terminal = sys.__stderr__.fileno() if sys.__stderr__ and sys.__stderr__.isatty() else None

@@ -234,6 +234,13 @@ def _load(
         ) from None
 
 
+def _c_bytes(data: bytes | bytearray | memoryview) -> Any:
+    """``data`` as a ctypes byte array, without a copy where it is writable."""
+    view = memoryview(data)
+    kind = ctypes.c_uint8 * view.nbytes
+    return kind.from_buffer_copy(view) if view.readonly else kind.from_buffer(view)
+
+
 class LlamaEngine:
     """A GGUF model loaded once and kept for a whole chat."""
 
@@ -290,6 +297,8 @@ class LlamaEngine:
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
         self._format = self._make_formatter(llama_cpp, spec)
         self._last_tokens: tuple[tuple[Message, ...], list[int]] | None = None
+        self._broken: str | None = None
+        """Why the engine cannot go on (its context was lost), if it cannot."""
 
     def _make_formatter(self, llama_cpp: Any, spec: ModelSpec) -> Callable[..., Any]:
         from llama_cpp import llama_chat_format as formats
@@ -350,7 +359,13 @@ class LlamaEngine:
         return len(self.tokenize(messages))
 
     def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
-        """Start a reply; see ``Engine.stream``."""
+        """Start a reply; see ``Engine.stream``.
+
+        Raises:
+            GenerationError: The engine lost its context (see ``_make_room``).
+        """
+        if self._broken is not None:
+            raise GenerationError(f"{self._broken}; load the model again")
         fit = fit_messages(messages, self.count_tokens, self.n_ctx, options.max_tokens)
         return Reply(fit, lambda reply: self._generate(reply, options))
 
@@ -474,6 +489,9 @@ class LlamaEngine:
             if tail:
                 yield tail
             ended = True
+        except GenerationError:
+            finish = FinishReason.ERROR
+            raise
         except RuntimeError as error:  # llama_decode failed (e.g. out of memory)
             finish = FinishReason.ERROR
             raise GenerationError(f"llama.cpp failed while generating: {error}") from None
@@ -500,17 +518,23 @@ class LlamaEngine:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def snapshot(self) -> Snapshot | None:
-        """The evaluated tokens and the KV state of sequence 0, or None when there are none."""
+        """The evaluated tokens and the KV state of sequence 0, or None when there are none.
+
+        The state is written by llama.cpp straight into the buffer the snapshot keeps: a long
+        chat's state is tens of megabytes, and no second copy of it is made.
+        """
         llm, cpp = self._llm, self._internals
         count = int(llm.n_tokens)
         if not count:
             return None
         size = cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
-        written = cpp.llama_state_seq_get_data(llm._ctx.ctx, buffer, size, 0)
+        buffer = bytearray(size)
+        written = cpp.llama_state_seq_get_data(
+            llm._ctx.ctx, (ctypes.c_uint8 * size).from_buffer(buffer), size, 0
+        )
         if not written:
             return None
-        return Snapshot(llm.input_ids[:count].tolist(), bytes(buffer[:written]))
+        return Snapshot(llm.input_ids[:count].tolist(), memoryview(buffer)[:written])
 
     def restore(self, snapshot: Snapshot) -> int:
         """Load a snapshot into the cache; returns the tokens restored (0 if it cannot be)."""
@@ -521,8 +545,9 @@ class LlamaEngine:
         llm.reset()
         llm._ctx.kv_cache_clear()
         self._make_room(count + REPLY_ROOM)
-        state = (ctypes.c_uint8 * len(snapshot.state)).from_buffer_copy(snapshot.state)
-        if not cpp.llama_state_seq_set_data(llm._ctx.ctx, state, len(snapshot.state), 0):
+        size = len(snapshot.state)
+        state = _c_bytes(snapshot.state)
+        if not cpp.llama_state_seq_set_data(llm._ctx.ctx, state, size, 0):
             llm._ctx.kv_cache_clear()
             return 0
         llm.input_ids[:count] = snapshot.tokens
@@ -532,34 +557,77 @@ class LlamaEngine:
     def _make_room(self, tokens: int) -> None:
         """Grow the allocated context to hold ``tokens`` (at least doubling, up to ``n_ctx``).
 
-        The cached tokens move to the new context with llama.cpp's per-sequence state, so no
-        prompt is evaluated again; if they cannot, the cache starts empty (never a wrong reply).
+        The old context is freed before the larger one is made, so memory never holds both.
+        The cached tokens move over with llama.cpp's per-sequence state; if they cannot, they
+        are evaluated again, so the cache always holds what it held (never a wrong reply).
+
+        Raises:
+            GenerationError: The larger context cannot be made (memory); the engine carries on
+                at the size it had, its cache intact.
         """
         llm = self._llm
         allocated = int(llm.n_ctx())
         if tokens <= allocated or allocated >= self.n_ctx:
             return
         size = min(self.n_ctx, max(2 * allocated, -(-tokens // 256) * 256))
-        cpp = self._internals
-        import numpy
+        cached = [int(token) for token in llm.input_ids[: llm.n_tokens]]
+        state = self._sequence_state() if cached else None
+        llm._ctx.close()
+        try:
+            self._install(self._new_context(size), cached, state)
+        except (ValueError, RuntimeError, MemoryError) as error:
+            try:
+                self._install(self._new_context(allocated), cached, state)
+            except (ValueError, RuntimeError, MemoryError):
+                self._broken = f"llama.cpp lost its context and could not make another ({error})"
+                raise GenerationError(f"{self._broken}; load the model again") from None
+            raise GenerationError(
+                f"llama.cpp cannot make a context of {size} tokens ({error}): not enough memory? "
+                "Lower context_size in config.toml, or start a new chat"
+            ) from None
+
+    def _sequence_state(self) -> memoryview | None:
+        """A copy of the KV state of sequence 0, or None if llama.cpp cannot give one."""
+        cpp, ctx = self._internals, self._llm._ctx.ctx
+        size = cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = bytearray(size)
+        written = cpp.llama_state_seq_get_data(ctx, _c_bytes(buffer), size, 0) if size else 0
+        return memoryview(buffer)[:written] if written else None
+
+    def _new_context(self, size: int) -> Any:
+        """A llama.cpp context of ``size`` tokens for the loaded model.
+
+        Raises:
+            ValueError: llama.cpp could not make it.
+        """
         from llama_cpp import _internals
 
-        old = llm._ctx
-        saved = cpp.llama_state_seq_get_size(old.ctx, 0) if llm.n_tokens else 0
-        state = (ctypes.c_uint8 * max(1, saved))()
-        if saved:
-            saved = cpp.llama_state_seq_get_data(old.ctx, state, saved, 0)
+        llm = self._llm
         llm.context_params.n_ctx = size
-        old.close()  # freed before the larger one is made: memory never holds both
-        llm._ctx = _internals.LlamaContext(
+        return _internals.LlamaContext(
             model=llm._model, params=llm.context_params, verbose=llm.verbose
         )
+
+    def _install(self, context: Any, cached: list[int], state: memoryview | None) -> None:
+        """Use ``context``, holding the ``cached`` tokens: from ``state``, else evaluated."""
+        import numpy
+
+        llm, cpp = self._llm, self._internals
+        llm._ctx = context
         self._decode_threads = self.threads
-        ids = numpy.zeros(int(llm.n_ctx()), dtype=llm.input_ids.dtype)
-        restored = bool(saved) and cpp.llama_state_seq_set_data(llm._ctx.ctx, state, saved, 0)
-        kept = llm.n_tokens if restored else 0
-        ids[:kept] = llm.input_ids[:kept]
-        llm.input_ids, llm.n_tokens = ids, kept
+        llm.input_ids = numpy.zeros(int(llm.n_ctx()), dtype=llm.input_ids.dtype)
+        llm.n_tokens = 0
+        if not cached:
+            return
+        if state is not None and cpp.llama_state_seq_set_data(
+            context.ctx, _c_bytes(state), len(state), 0
+        ):
+            llm.input_ids[: len(cached)] = cached
+            llm.n_tokens = len(cached)
+            return
+        context.kv_cache_clear()
+        for begin, end in self._prompt_batches(0, len(cached)):
+            llm.eval(cached[begin:end])
 
     def _decode_step(self, token: int) -> None:
         """Evaluate one generated token, with the thread count the tuner picks, and time it."""

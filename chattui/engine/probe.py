@@ -20,9 +20,7 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,6 +94,8 @@ def run_probe(command: Sequence[str], timeout: float) -> ProbeResult:
     Raises:
         KeyboardInterrupt: The user interrupted the probe (the child is killed first).
     """
+    import subprocess  # here: `chattui --help` imports this module, and needs no subprocess
+
     started = time.perf_counter()
     child = subprocess.Popen(
         command,
@@ -167,6 +167,8 @@ class Verdicts:
         """Remember ``record`` (atomically; a folder that cannot be written remembers nothing)."""
         if self.folder is None:
             return
+        import tempfile
+
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, scratch = tempfile.mkstemp(dir=self.folder, suffix=".part")

@@ -29,9 +29,8 @@ from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
 from chattui.conversation import Conversation
 from chattui.conversation import Message as ChatMessage
-from chattui.engine.base import Engine, EngineSettings, Snapshotting
+from chattui.engine.base import Engine, EngineSettings
 from chattui.engine.context import fit_messages, next_trim, reply_budget
-from chattui.engine.kvstate import SnapshotStore
 from chattui.errors import ChattuiError
 from chattui.sampling import GenerationOptions
 from chattui.tui.boundary import ErrorBoundary
@@ -134,10 +133,6 @@ class ModelHost(ErrorBoundary, Widget):
         """Set when no generation worker runs."""
         self._idle.set()
         self._quitting = threading.Event()
-        self._snapshots = SnapshotStore(
-            services.paths.kv_dir, services.config.kv_cache_max_mb << 20
-        )
-        """KV snapshots of chats, restored when one is opened again."""
         self._closer: threading.Thread | None = None
         """Stops the reply and frees the model once quitting has begun."""
         self._measures = 0
@@ -235,26 +230,23 @@ class ModelHost(ErrorBoundary, Widget):
             store=self.services.store,
             conversation=conversation,
             role=self.role if conversation is None else None,
+            snapshots=self.services.store.snapshots if self.services.store else None,
         )
         self._turns += 1
         if conversation is not None:
-            self._restore(self.engine, conversation.id, self._turns)
+            self._restore(self.session, self._turns)
 
     @work(thread=True, exclusive=True, group="restore")
-    def _restore(self, engine: Engine, conversation_id: str, turns: int) -> None:
+    def _restore(self, session: ChatSession, turns: int) -> None:
         """Load the chat's KV snapshot, so that only what follows it is evaluated.
 
         In a worker: a long chat's snapshot is tens of megabytes. A reply sent meanwhile is
         still right, only slower: the engine keeps the prefix its cache and the prompt share.
         """
-        if not isinstance(engine, Snapshotting):
-            return
         with self._engine_lock:  # the last reply's snapshot may still be being written
-            if engine is not self.engine or turns != self._turns:
+            if session.engine is not self.engine or turns != self._turns:
                 return  # closed, another chat opened, or a reply began meanwhile
-            snapshot = self._snapshots.load(conversation_id, engine.snapshot_key)
-            if snapshot is not None:
-                engine.restore(snapshot)
+            session.restore_snapshot()
 
     def set_role(self, name: str | None) -> None:
         """The role the open chat (and new ones) follow."""
@@ -322,12 +314,8 @@ class ModelHost(ErrorBoundary, Widget):
 
     def _remember(self, session: ChatSession) -> None:
         """Write the chat's KV snapshot (in the generating thread, under the engine lock)."""
-        engine = session.engine
-        if session.cid is None or not isinstance(engine, Snapshotting) or self._quitting.is_set():
-            return
-        snapshot = engine.snapshot()
-        if snapshot is not None:
-            self._snapshots.save(session.cid, engine.snapshot_key, snapshot)
+        if not self._quitting.is_set():
+            session.save_snapshot()
 
     def on_model_host_reply_ended(self, message: ReplyEnded) -> None:
         """The host is free again (the screen, next in line, finishes the view)."""

@@ -69,7 +69,7 @@ def make_services(
         opened.append(engine)
         return engine
 
-    store = ConversationStore(paths.database)
+    store = ConversationStore.at(paths, (config or Config()).kv_cache_max_mb)
     return Services(config or Config(), catalog, paths, store, factory)
 
 

@@ -264,10 +264,15 @@ async def test_sidebar_open_filter_rename_delete(app_factory: AppFactory) -> Non
         app.screen.query_one(Input).value = "Walrus facts"
         await pilot.press("enter")
         await until(pilot, lambda: store.get(ids[1]).title == "Walrus facts", "the rename")
+        assert store.snapshots is not None
+        kept = store.snapshots.path(ids[1])  # the chat's KV state, as the real engine writes it
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_bytes(b"tokens of the chat's text")
         await pilot.press("f8")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await until(pilot, lambda: [c.id for c in store.recent()] == [ids[0]], "the delete")
+        assert not kept.exists()  # a deleted chat leaves no snapshot behind
         assert sidebar.display
         await pilot.press("ctrl+b")
         assert not sidebar.display

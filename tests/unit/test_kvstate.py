@@ -50,3 +50,66 @@ def test_the_cap_evicts_the_least_recently_used(tmp_path: Path) -> None:
 
 def test_a_cap_of_zero_keeps_none(tmp_path: Path) -> None:
     assert not SnapshotStore(tmp_path, cap_bytes=0).save("abc", "k", Snapshot(TOKENS, b"s"))
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A disk that fills up mid-write (a file size limit here): no half-written file stays."""
+    import subprocess
+    import sys
+    import textwrap
+
+    folder = tmp_path / "kv"
+    script = textwrap.dedent(
+        f"""
+        import resource, signal
+        from pathlib import Path
+        from chattui.engine.kvstate import MIN_TOKENS, Snapshot, SnapshotStore
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+        store = SnapshotStore(Path({str(folder)!r}))
+        print(store.save("abc", "k", Snapshot(list(range(MIN_TOKENS)), bytes(100_000))))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+    assert list(folder.iterdir()) == []
+
+
+def test_half_written_files_count_and_stale_ones_are_swept(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "kv"
+    tmp_path.mkdir()
+    store = SnapshotStore(tmp_path, cap_bytes=25_000)
+    stale, live = tmp_path / "killed.part", tmp_path / "writing.part"
+    stale.write_bytes(bytes(10_000))
+    live.write_bytes(bytes(10_000))
+    os.utime(stale, (0, 0))  # left by a write killed long ago
+    assert store.size() == 20_000  # half-written files take room too
+    (tmp_path / "vanished.kv").symlink_to(tmp_path / "nothing")  # deleted by another process
+    assert store.save("abc", "k", Snapshot(TOKENS, bytes(10_000)))
+    assert not stale.exists() and live.exists()  # another process may still be writing that
+    assert store.count() == 1 and store.size() > 20_000
+    store.delete(["vanished", "abc"])
+    assert store.count() == 0
+
+
+def test_a_cap_of_zero_removes_them_all_and_restores_none(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "kv"
+    kept = SnapshotStore(tmp_path)
+    kept.save("abc", "k", Snapshot(TOKENS, b"state" * 100))
+    off = SnapshotStore(tmp_path, cap_bytes=0)
+    assert off.load("abc", "k") is None and off.miss == "KV snapshots are off (kv_cache_max_mb = 0)"
+    kept.save("abc", "k", Snapshot(TOKENS, b"state" * 100))
+    kept.save("def", "k", Snapshot(TOKENS, b"state" * 100))
+    assert not off.save("ghi", "k", Snapshot(TOKENS, b"state" * 100))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_why_a_snapshot_is_not_used(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    assert store.load("abc", "k") is None and store.miss == "no KV snapshot of this chat"
+    store.save("abc", "k", Snapshot(TOKENS, b"state" * 100))
+    assert store.load("abc", "other") is None
+    assert store.miss is not None and "another model" in store.miss
+    store.path("abc").write_bytes(b"CHATTUI-KV1\n{bad")
+    assert store.load("abc", "k") is None
+    assert store.miss == f"the KV snapshot {store.path('abc')} is damaged"
