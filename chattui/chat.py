@@ -121,12 +121,35 @@ class ChatSession:
         self.role = role if role is not None else (str(saved_role) if saved_role else None)
         """Name of the role the chat follows, if any."""
         self.snapshots = snapshots
+        self._recorded = (saved_prompt, str(saved_role) if saved_role else None)
+        """The system prompt and role the store holds for the chat."""
         self.history: list[Message] = list(conversation.messages) if conversation else []
         self._row_ids: list[int | None] = (
             list(store.message_ids(conversation.id))
             if store is not None and conversation is not None
             else [None] * len(self.history)
         )
+
+    def set_system_prompt(self, prompt: str | None) -> None:
+        """Follow ``prompt`` from the next reply on; a saved chat records it at once."""
+        self.system_prompt = prompt
+        self._record_instructions()
+
+    def set_role(self, name: str | None) -> None:
+        """Follow the role ``name`` (None: none); a saved chat records it at once."""
+        self.role = name
+        self._record_instructions()
+
+    def _record_instructions(self) -> None:
+        """Save the system prompt and role with the chat if they changed.
+
+        Reopening the chat, or ``ask -c``, then goes on with what the user chose last.
+        """
+        current = (self.system_prompt, self.role)
+        if self.store is None or self.cid is None or current == self._recorded:
+            return
+        self.store.set_instructions(self.cid, *current)
+        self._recorded = current
 
     def restore_snapshot(self) -> int:
         """Load the chat's KV snapshot into the engine, so that only what follows is evaluated.
@@ -197,6 +220,7 @@ class ChatSession:
         self._rewind(keep)
         row = None
         if self.store is not None:
+            self._record_instructions()  # `ask -c -s TEXT`: the chat goes on with TEXT
             if self.cid is None:
                 self.cid = self.store.create(
                     title=text,
@@ -204,6 +228,7 @@ class ChatSession:
                     system_prompt=self.system_prompt,
                     settings=self._settings(),
                 )
+                self._recorded = (self.system_prompt, self.role)
             row = self.store.add_message(self.cid, user)
         self.history.append(user)
         self._row_ids.append(row)

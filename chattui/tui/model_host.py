@@ -252,7 +252,7 @@ class ModelHost(ErrorBoundary, Widget):
         """The role the open chat (and new ones) follow."""
         self.role = name
         if self.session is not None:
-            self.session.role = name
+            self.session.set_role(name)
 
     def set_options(self, options: GenerationOptions) -> None:
         """Sampling for the next reply (one in flight keeps its own)."""
@@ -264,7 +264,7 @@ class ModelHost(ErrorBoundary, Widget):
         """System prompt for the open chat."""
         self.system_prompt = prompt
         if self.session is not None:
-            self.session.system_prompt = prompt
+            self.session.set_system_prompt(prompt)
 
     def begin(self, start: StartTurn) -> ReplyStream:
         """Start a reply with ``start`` in a worker; the stream carries its text to the view.

@@ -303,3 +303,10 @@ def test_a_continued_chat_restores_its_kv_snapshot(chattui_home: Path) -> None:
     cid = run("history", "list").stdout.split()[0]
     assert run("history", "rm", cid, "--yes").code == 0
     assert not list((chattui_home / "cache" / "kv").glob("*.kv"))
+
+
+def test_ask_c_with_a_new_system_prompt_keeps_it_for_the_chat(chattui_home: Path) -> None:
+    assert run("ask", "--max-tokens", "2", "hello").code == 0
+    assert run("ask", "-c", "-s", "Answer in French.", "--max-tokens", "2", "more").code == 0
+    shown = run("history", "show", run("history", "list").stdout.split()[0])
+    assert "> **System:** Answer in French." in shown.stdout

@@ -201,6 +201,29 @@ async def test_up_recalls_and_ctrl_j_adds_a_line(app_factory: AppFactory) -> Non
         assert prompt.text == "a\nb"
 
 
+async def test_a_system_prompt_or_role_changed_in_a_saved_chat_is_kept(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory(replies=["Oui.", "Encore."])
+    async with app.run_test() as pilot:
+        chat = await ready(pilot)
+        await send(pilot, "hello")
+        store = app.services.store
+        assert store is not None and chat.host.session is not None
+        cid = chat.host.session.cid
+        assert cid is not None
+        await send(pilot, "/system Answer in French.")
+        assert store.get(cid).system_prompt == "Answer in French."  # saved at once
+        await send(pilot, "/role translate")
+        assert store.get(cid).settings.get("role") == "translate"
+    again = app_factory(continue_latest=True)
+    async with again.run_test() as pilot:
+        chat = await ready(pilot)
+        session = chat.host.session
+        assert session is not None and session.cid == cid
+        assert session.role == "translate" and session.system_prompt == store.get(cid).system_prompt
+
+
 async def test_slash_commands(app_factory: AppFactory, tmp_path: Path) -> None:
     app = app_factory()
     async with app.run_test() as pilot:
