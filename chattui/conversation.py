@@ -143,8 +143,45 @@ def info_to_dict(info: ReplyInfo | None) -> dict[str, Any] | None:
     return data | {"settings": dict(info.settings)}
 
 
+_TEXT = (str, type(None))
+_NUMBER = (int, float, type(None))
+_INFO_TYPES: dict[str, tuple[type, ...]] = {
+    "model_id": (str,),
+    "model_file": _TEXT,
+    "model_size": (int, type(None)),
+    "model_sha256": _TEXT,
+    "settings": (dict,),
+    "prompt_tokens": (int, type(None)),
+    "completion_tokens": (int, type(None)),
+    "time_to_first_token": _NUMBER,
+    "decode_tps": _NUMBER,
+    "finish_reason": _TEXT,
+    "endpoint": _TEXT,
+    "base_url": _TEXT,
+    "server_model": _TEXT,
+    "fingerprint": _TEXT,
+    "reasoning": _TEXT,
+}
+"""What each field of a reply's info may hold in JSON (an import is checked against it)."""
+
+
+def check_info(data: Mapping[str, Any]) -> None:
+    """Check the types in a reply's info from outside (an imported file).
+
+    Raises:
+        TypeError: Naming the first field that holds the wrong kind of value.
+    """
+    if "model_id" not in data:
+        raise TypeError("'model_id' is missing")
+    for key, value in data.items():
+        allowed = _INFO_TYPES.get(key)
+        if allowed is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
+            kinds = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise TypeError(f"'{key}' must be {kinds}")
+
+
 def info_from_dict(data: Mapping[str, Any] | None) -> ReplyInfo | None:
-    """Rebuild a ReplyInfo from its JSON form (also used by import)."""
+    """Rebuild a ReplyInfo from its JSON form (also used by import, after ``check_info``)."""
     if data is None:
         return None
     known = set(ReplyInfo.__slots__)

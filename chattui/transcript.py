@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from chattui.conversation import Conversation, Message, Role, info_from_dict, info_to_dict
+from chattui.conversation import (
+    Conversation,
+    Message,
+    Role,
+    check_info,
+    info_from_dict,
+    info_to_dict,
+)
 from chattui.errors import UsageError
 
 EXPORT_FORMAT = "chattui-conversation"
@@ -109,9 +116,11 @@ def from_document(data: Any, where: str) -> Conversation:
             raise UsageError(f"{label}: 'role' must be user, assistant or system")
         info = _field(item, "info", (dict, type(None)), label)
         try:
+            if info is not None:
+                check_info(info)
             parsed = info_from_dict(info)
-        except TypeError:
-            raise UsageError(f"{label}: 'info' is malformed") from None
+        except TypeError as error:
+            raise UsageError(f"{label}: 'info' is malformed: {error}") from None
         messages.append(
             Message(
                 Role(role),

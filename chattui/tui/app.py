@@ -18,10 +18,12 @@ from typing import Any, ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import WorkerFailed
 
 from chattui.errors import ChattuiError
+from chattui.terminal_text import printable
 from chattui.tui.boundary import ErrorBoundary, ErrorRaised, write_log
 from chattui.tui.screens.chat import ChatScreen
 from chattui.tui.screens.dialogs import ErrorScreen
@@ -60,6 +62,23 @@ class ChatApp(ErrorBoundary, App[None]):
         self._recent: list[float] = []
         if services.config.theme and services.config.theme in self.available_themes:
             self.theme = services.config.theme
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Show a notification, always as text (``markup`` is accepted and ignored).
+
+        Messages carry model names, paths, a server's words and titles of chats: never markup
+        (``[/INST]``, ``[@click=...]``), and their control characters are made visible.
+        """
+        shown, heading = printable(message), printable(title)
+        super().notify(shown, title=heading, severity=severity, timeout=timeout, markup=False)
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's own driver, except that on Linux and macOS bursts of keys become pastes."""
@@ -101,9 +120,9 @@ class ChatApp(ErrorBoundary, App[None]):
                 loop.add_signal_handler(signum, self._terminate, signum)
         self.push_screen(ChatScreen(self.services, self.start))
         if self.start.verbose:
-            self.notify(f"llama.cpp's log goes to {self.services.paths.log_file}", markup=False)
+            self.notify(f"llama.cpp's log goes to {self.services.paths.log_file}")
         if self.start.notice is not None:
-            self.notify(self.start.notice, severity="warning", timeout=20, markup=False)
+            self.notify(self.start.notice, severity="warning", timeout=20)
 
     def _terminate(self, signum: int) -> None:
         """Quit as Ctrl+Q does: the reply stops and is kept, the terminal is restored."""

@@ -241,6 +241,17 @@ def test_import_rejects_bad_files(tmp_path: Path) -> None:
             '{"format": "chattui-conversation", "version": 1, "messages": [{"role": "god"}]}',
             "'role' must be user, assistant or system",
         ),
+        (
+            '{"format": "chattui-conversation", "version": 1, "messages": [{"role": "assistant",'
+            ' "content": "x", "created_at": "2026-01-01", "info": {"model_id": 7}}]}',
+            "message 1: 'info' is malformed: 'model_id' must be str",
+        ),
+        (
+            '{"format": "chattui-conversation", "version": 1, "messages": [{"role": "assistant",'
+            ' "content": "x", "created_at": "2026-01-01", "info": {"model_id": "m",'
+            ' "settings": [1], "completion_tokens": "many"}}]}',
+            "'settings' must be dict",
+        ),
     ]:
         bad.write_text(content)
         result = run("history", "import", str(bad))

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from chattui.terminal_text import printable
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question."""
@@ -28,7 +30,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         """The question and two buttons."""
         with Vertical(classes="dialog"):
-            yield Label(Text(self.question))
+            yield Label(Text(printable(self.question)))
             with Horizontal(classes="buttons"):
                 yield Button("Yes", variant="error", id="yes")
                 yield Button("No", id="no")
@@ -47,12 +49,12 @@ class TextScreen(ModalScreen[str | None]):
         """Ask ``question`` with ``value`` prefilled."""
         super().__init__()
         self.question = question
-        self.value = value
+        self.value = printable(value).replace("\n", " ")
 
     def compose(self) -> ComposeResult:
         """The question and the input."""
         with Vertical(classes="dialog"):
-            yield Label(Text(self.question))
+            yield Label(Text(printable(self.question)))
             yield Input(self.value, id="answer")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -77,7 +79,7 @@ class ErrorScreen(ModalScreen[None]):
         """The text and a button."""
         with Vertical(classes="dialog error"):
             yield Label(Text("Something went wrong", style="bold"))
-            yield Label(Text(self.text))
+            yield Label(Text(printable(self.text)))
             with Horizontal(classes="buttons"):
                 yield Button("Carry on", variant="primary", id="ok")
 

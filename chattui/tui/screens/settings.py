@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
 from chattui.sampling import SAMPLING_LIMITS, Limit
+from chattui.terminal_text import printable
 
 CONTEXT_LIMIT = Limit(int, 256, 1_048_576)
 FIELDS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
@@ -58,12 +59,15 @@ class SettingsScreen(ModalScreen[Settings | None]):
 
     def compose(self) -> ComposeResult:
         """One row per setting."""
-        choices = [(label, mid) for mid, label in self.models]
+        choices = [(Text(printable(label)), mid) for mid, label in self.models]
         with VerticalScroll(classes="dialog settings"):
             yield Label("Model")
             yield Select(choices, value=self.current.model, allow_blank=False, id="model")
             yield Label("Role")
-            role_choices = [("none", ""), *((f"{n}: {d}", n) for n, d in self.roles)]
+            role_choices = [
+                (Text("none"), ""),
+                *((Text(printable(f"{n}: {d}")), n) for n, d in self.roles),
+            ]
             role = self.current.role if self.current.role in {n for _, n in role_choices} else ""
             yield Select(role_choices, value=role, allow_blank=False, id="role")
             yield Label("System prompt")

@@ -9,6 +9,7 @@ from markdown_it import MarkdownIt
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.geometry import Region
 from textual.reactive import reactive
 from textual.visual import VisualType
@@ -145,7 +146,9 @@ class Reply(Vertical):
         self.reasoning = reasoning
         self.text = text
         """The whole reply, as the model wrote it."""
-        self.border_subtitle = note
+        self.note = note
+        """The line under it (model, how it ended), as plain text."""
+        self._show_note(note)
         self._body = _Body(_shown(text), parser_factory=_parser)
         self._tail = _Tail(classes="tail")
         self._tail.display = False
@@ -186,6 +189,11 @@ class Reply(Vertical):
             tail = tail[cut:]
         self._tail.show(tail.rstrip("\n"))
 
+    def _show_note(self, note: str) -> None:
+        """Show ``note`` under the reply: text (a saved model id is never markup)."""
+        self.note = note
+        self.border_subtitle = Content(printable(note))
+
     async def finish(self, text: str, note: str, reasoning: str = "") -> None:
         """The reply ended as ``text``: show it all as Markdown, with ``note`` under it."""
         if reasoning and not self.reasoning:
@@ -198,7 +206,7 @@ class Reply(Vertical):
         self._streamed, self._settled = text, len(text)
         self._tail.show("")
         self.text = text
-        self.border_subtitle = note
+        self._show_note(note)
         self.live = False
 
 
@@ -242,7 +250,7 @@ class Welcome(Static):
         text = Text()
         text.append("chattui", style="bold")
         if self.model:
-            text.append(f"  ·  {self.model}" + ("  (loading…)" if self.loading else ""))
+            text.append(f"  ·  {printable(self.model)}" + ("  (loading…)" if self.loading else ""))
         text.append("\n\nType a message and press Enter. For example:\n")
         for example in EXAMPLES:
             text.append(f"  • {example}\n")
@@ -302,4 +310,4 @@ def item_of(widget: UserMessage | Reply) -> Item:
     """What ``widget`` shows, to be shown again once it is gone."""
     if isinstance(widget, UserMessage):
         return Item(True, widget.text)
-    return Item(False, widget.text, str(widget.border_subtitle or ""), widget.reasoning)
+    return Item(False, widget.text, widget.note, widget.reasoning)

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from chattui.terminal_text import printable
+
 
 class State(enum.StrEnum):
     """What the engine is doing."""
@@ -49,4 +51,4 @@ class StatusBar(Static):
             if self.next_drop:
                 gauge += f"; when full, the oldest {self.next_drop} messages go"
             parts.append(gauge)
-        return Text("  ·  ".join(parts))
+        return Text(printable("  ·  ".join(parts)))
