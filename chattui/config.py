@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chattui.errors import ConfigError
+from chattui.redact import HIDDEN, secret_name, without_credentials
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
 
 
@@ -103,8 +104,12 @@ CONFIG_KEYS = tuple(_CHECKS)
 """Every key config.toml may hold."""
 
 
-def _found(value: object) -> str:
+def _found(key: str, value: object) -> str:
+    """How a bad value is quoted in an error: never one under a key-like name, nor a password."""
+    if secret_name(key):
+        return HIDDEN
     text = repr(value) if not isinstance(value, bool) else str(value).lower()
+    text = without_credentials(text)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -161,7 +166,7 @@ def validate_table(
             values[key] = check(value)
         except ValueError as error:
             raise ConfigError(
-                f"{where}: key '{key}' is {_found(value)}; allowed: {error}"
+                f"{where}: key '{key}' is {_found(key, value)}; allowed: {error}"
             ) from None
     return values
 

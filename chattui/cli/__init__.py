@@ -263,14 +263,14 @@ def main() -> None:
     try:
         app()
     except ChattuiError as error:
-        echo(f"chattui: {error}", err=True)
+        from chattui.redact import without_credentials
+
+        echo(f"chattui: {without_credentials(str(error))}", err=True)
         if "--verbose" in sys.argv[1:]:
             cause = error.__cause__
             while cause is not None:
-                echo(
-                    f"  caused by {type(cause).__module__}.{type(cause).__name__}: {cause}",
-                    err=True,
-                )
+                name = f"{type(cause).__module__}.{type(cause).__name__}"
+                echo(f"  caused by {name}: {without_credentials(str(cause))}", err=True)
                 cause = cause.__cause__
         sys.exit(error.exit_code)
     except BrokenPipeError:

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.worker import WorkerFailed
 
 from chattui.errors import ChattuiError
+from chattui.redact import without_credentials
 from chattui.terminal_text import printable
 from chattui.tui.boundary import ErrorBoundary, ErrorRaised, write_log
 from chattui.tui.screens.chat import ChatScreen
@@ -75,9 +76,10 @@ class ChatApp(ErrorBoundary, App[None]):
         """Show a notification, always as text (``markup`` is accepted and ignored).
 
         Messages carry model names, paths, a server's words and titles of chats: never markup
-        (``[/INST]``, ``[@click=...]``), and their control characters are made visible.
+        (``[/INST]``, ``[@click=...]``), their control characters are made visible, and a URL's
+        credentials are masked.
         """
-        shown, heading = printable(message), printable(title)
+        shown, heading = printable(without_credentials(message)), printable(title)
         super().notify(shown, title=heading, severity=severity, timeout=timeout, markup=False)
 
     def get_driver_class(self) -> type[Driver]:

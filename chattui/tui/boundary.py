@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from chattui.paths import append_private
+from chattui.redact import without_credentials
 
 LOG_LIMIT = 1 << 20
 """Bytes the log may hold before it is moved aside (one older log is kept)."""
@@ -52,5 +53,5 @@ def write_log(log_file: Path, error: BaseException, where: str) -> None:
     if log_file.exists() and log_file.stat().st_size > LOG_LIMIT:
         log_file.replace(log_file.with_suffix(".old.log"))
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    text = "".join(traceback.format_exception(error))
+    text = without_credentials("".join(traceback.format_exception(error)))
     append_private(log_file, f"{stamp} error in {where}\n{text}\n")

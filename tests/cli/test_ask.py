@@ -402,3 +402,9 @@ def test_every_shipped_role_runs_on_the_demo_model(language: str) -> None:
         )
         assert result.code == 0, (role, result.stderr)
         assert result.stdout.strip(), role
+
+
+def test_a_password_in_a_url_is_never_printed() -> None:
+    result = run("ask", "-m", "https://me:hunter2@example.com/m.gguf", "hi", "--verbose")
+    assert result.code == 1 and "***@example.com/m.gguf" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout

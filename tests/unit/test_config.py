@@ -106,3 +106,24 @@ def test_paths_default_to_platformdirs() -> None:
     paths = resolve_paths({})
     assert paths.config_dir == Path(platformdirs.user_config_dir("chattui", appauthor=False))
     assert paths.data_dir == Path(platformdirs.user_data_dir("chattui", appauthor=False))
+
+
+@pytest.mark.parametrize(
+    ("table", "shown", "secret"),
+    [
+        ('api_key_env = "sk-live-0123456789abcdef"', "(not shown: it may be a secret)", "sk-live"),
+        ('headers = "Bearer sk-live-0123456789"', "(not shown: it may be a secret)", "sk-live"),
+        ('base_url = "ftp://me:hunter2@example.com/v1"', "'ftp://***@example.com/v1'", "hunter2"),
+    ],
+)
+def test_errors_never_print_a_secret(tmp_path: Path, table: str, shown: str, secret: str) -> None:
+    from chattui.catalog import Catalog
+
+    path = tmp_path / "models.toml"
+    fields = {"id": '"lab"', "base_url": '"http://gpu-box:8000/v1"'}
+    key = table.split(" = ")[0]
+    fields[key] = table.split(" = ", 1)[1]
+    path.write_text("[[endpoints]]\n" + "".join(f"{k} = {v}\n" for k, v in fields.items()))
+    with pytest.raises(ConfigError) as caught:
+        Catalog.load(path, tmp_path / "models")
+    assert shown in str(caught.value) and secret not in str(caught.value)
