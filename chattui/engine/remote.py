@@ -7,9 +7,11 @@ character split between two network reads comes out whole. Reasoning (``reasonin
 ``reasoning`` or inline ``<think>``) is kept apart from the answer.
 
 Failures are one line naming the endpoint, its URL (without credentials), the HTTP status and the
-server's own message. Before the first token, 429/502/503/504 and connection errors are retried
-with backoff (``Retry-After`` honoured); 400/401/404 never are, and nothing is once text has
-arrived. The API key is read when a request is made and appears in no message.
+server's own message. 429/502/503/504 and failures to connect are retried with backoff
+(``Retry-After`` honoured); 400/401/404 never are, and nothing is once the request was sent and
+the server went silent (a retry could start a second generation there). A stop (Esc, Ctrl+Q,
+Ctrl+C) takes effect at once at any moment, before the server answers too. The API key is read
+when a request is made and appears in no message.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import secrets
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -393,14 +396,19 @@ class RemoteEngine:
             headers |= {"Accept": "text/event-stream"}
             request = self._client.build_request("POST", url, json=body, headers=headers)
             try:
-                response = self._client.send(request, stream=True)
-            except httpx.TransportError as error:
+                response = self._send(request, reply)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                # Not connected: the server never saw the request, so asking again is safe.
                 if attempt >= len(BACKOFF) or reply.stop_requested:
                     raise GenerationError(connection_error(self.endpoint, error)) from None
                 if reply.wait_for_stop(BACKOFF[attempt]):
                     return None
                 attempt += 1
                 continue
+            except httpx.HTTPError as error:  # sent, then silence or a broken connection
+                raise GenerationError(connection_error(self.endpoint, error)) from None
+            if response is None:
+                return None
             if response.status_code == 200:
                 kind = response.headers.get("content-type", "")
                 if "text/event-stream" in kind:
@@ -424,6 +432,44 @@ class RemoteEngine:
                 return None
             attempt += 1
 
+    def _send(self, request: httpx.Request, reply: Reply) -> httpx.Response | None:
+        """Send ``request`` and wait for the response's headers; None if stopped meanwhile.
+
+        httpx cannot interrupt a request before the server answers, so it is sent from a
+        thread of its own; a stop closes the client (and with it the connection) and makes a
+        new one for the next request.
+
+        Raises:
+            httpx.HTTPError: The request failed.
+        """
+        answered = threading.Event()
+        outcome: list[httpx.Response | BaseException] = []
+        client = self._client
+
+        def send() -> None:
+            try:
+                outcome.append(client.send(request, stream=True))
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                outcome.append(error)
+            finally:
+                answered.set()
+
+        threading.Thread(target=send, name="remote-request", daemon=True).start()
+        reply.when_stopped(answered.set)
+        try:
+            answered.wait()
+        finally:
+            reply.when_stopped(None)
+        if reply.stop_requested:
+            self._client = open_client(self.endpoint)
+            client.close()  # the socket closes: the sending thread ends with an error
+            if outcome and isinstance(outcome[0], httpx.Response):
+                outcome[0].close()
+            return None
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
     def _chunk(self, data: str) -> Mapping[str, Any]:
         """One streamed chunk, parsed.
 
@@ -434,7 +480,7 @@ class RemoteEngine:
             chunk = json.loads(data)
         except ValueError:
             chunk = None
-        if not isinstance(chunk, dict):
+        if not isinstance(chunk, dict) or not _well_formed(chunk):
             shown = " ".join(printable(data).split())[:80]
             raise GenerationError(f"{_where(self.endpoint)} sent a malformed chunk: {shown!r}")
         if chunk.get("error"):
@@ -453,6 +499,37 @@ class RemoteEngine:
             reply.provenance["server_model"] = chunk["model"]
         if isinstance(chunk.get("system_fingerprint"), str):
             reply.provenance["fingerprint"] = chunk["system_fingerprint"]
+
+
+_TEXT_FIELDS = ("content", "reasoning_content", "reasoning")
+
+
+def _well_formed(chunk: Mapping[str, Any]) -> bool:
+    """Whether a chunk has the shape of a ``chat.completion.chunk`` where chattui reads it."""
+    usage, choices = chunk.get("usage"), chunk.get("choices")
+    if usage is not None and not isinstance(usage, dict):
+        return False
+    if isinstance(usage, dict):
+        numbers = (usage.get(k) for k in ("prompt_tokens", "completion_tokens"))
+        details = usage.get("prompt_tokens_details")
+        if any(n is not None and not isinstance(n, int) for n in numbers):
+            return False
+        if details is not None and not isinstance(details, dict):
+            return False
+    if choices is None:
+        return True
+    if not isinstance(choices, list):
+        return False
+    for choice in choices:
+        if not isinstance(choice, dict):
+            return False
+        delta = choice.get("delta")
+        if delta is not None and not isinstance(delta, dict):
+            return False
+        fields = (delta or {}).get
+        if any(fields(k) is not None and not isinstance(fields(k), str) for k in _TEXT_FIELDS):
+            return False
+    return True
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -318,7 +318,25 @@ def _slow_reasoning(handler: Any, body: dict[str, Any], fault: FaultServer) -> N
     handler.close_connection = True
 
 
+def _silent(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    # The request is taken, then nothing: no status line, no headers (a hung server).
+    fault.release.wait(60)
+
+
+def _wrong_shapes(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    shape = fault.requests["wrong-shape"] % 4
+    bad = [
+        b'data: {"choices": "all of them"}\n\n',
+        b'data: {"choices": [{"delta": ["not", "an", "object"]}]}\n\n',
+        b'data: {"choices": [{"delta": {"content": 42}}]}\n\n',
+        b'data: {"choices": [], "usage": {"prompt_tokens": "eleven"}}\n\n',
+    ][shape]
+    handler.stream(chunk("Fine so far"), bad, DONE)
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "silent": _silent,
+    "wrong-shape": _wrong_shapes,
     "llama-server": _ok,
     "slow-reasoning": _slow_reasoning,
     "hostile": _hostile,

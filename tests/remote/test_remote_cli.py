@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,27 @@ def test_ctrl_c_hangs_up_on_the_server_and_keeps_the_partial_answer(
     assert reply.info is not None and reply.info.finish_reason == "stopped"
     assert reply.info.endpoint == "f" and reply.content.startswith("word0 ")
     assert (first + rest).decode() == reply.content + "\n"
+
+
+def test_ctrl_c_while_the_server_has_not_answered_exits_at_once(
+    chattui_home: Path, fault: FaultServer
+) -> None:
+    write_endpoints(chattui_home, f'id = "f"\nbase_url = "{fault.url("silent")}"')
+    process = subprocess.Popen(
+        chattui_cmd("ask", "-m", "f/fault-model", "Hello?"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while fault.requests["silent"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)  # the server would keep it 120 s
+    assert process.returncode == 130 and b"Traceback" not in err, err
+    store = ConversationStore(chattui_home / "data" / "chattui.db")
+    reply = store.get(store.recent()[0].id).messages[1]
+    assert reply.info is not None and reply.info.finish_reason == "stopped"
 
 
 def test_verbose_and_errors_never_show_the_key(

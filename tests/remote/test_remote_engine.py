@@ -157,6 +157,37 @@ def test_a_malformed_chunk_is_one_line(fault: FaultServer) -> None:
     assert text == "Fine so far" and "sent a malformed chunk: '{not json'" in message
 
 
+def test_chunks_of_the_wrong_shape_are_one_line(fault: FaultServer) -> None:
+    engine = engine_for(fault.url("wrong-shape"))
+    for _ in range(4):
+        text, message = failure(engine)
+        assert text == "Fine so far" and "sent a malformed chunk: " in message
+
+
+def test_a_server_that_takes_the_request_and_never_answers_is_not_asked_again(
+    fault: FaultServer,
+) -> None:
+    """A read timeout after the request was sent: a retry could start a second generation."""
+    text, message = failure(engine_for(fault.url("silent"), idle_timeout=1.0))
+    assert text == "" and message == f"endpoint 'f' ({fault.url('silent')}): no data for 1 s"
+    assert fault.requests["silent"] == 1
+
+
+def test_stop_before_the_server_answers_ends_the_reply_at_once(fault: FaultServer) -> None:
+    engine = engine_for(fault.url("silent"))  # the idle timeout: 120 s
+    reply = engine.stream(HELLO, GenerationOptions())
+    reader = threading.Thread(target=lambda: list(reply))
+    reader.start()
+    deadline = time.monotonic() + 30
+    while fault.requests["silent"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reply.stop()  # Esc, Ctrl+Q or Ctrl+C, while the request waits for its headers
+    reader.join(10)  # far from the 120 s the request would otherwise wait
+    assert not reader.is_alive()
+    assert reply.stats.finish_reason is FinishReason.STOPPED and reply.text == ""
+    engine.close()
+
+
 @pytest.mark.parametrize("scenario", ["endless", "stall"])
 def test_stop_closes_the_connection_at_once(fault: FaultServer, scenario: str) -> None:
     engine = engine_for(fault.url(scenario))
