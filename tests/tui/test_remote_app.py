@@ -78,7 +78,7 @@ async def test_model_switches_to_a_remote_model_listed_in_the_settings_panel(
         await pilot.press("ctrl+o")
         assert isinstance(app.screen, SettingsScreen)
         select = app.screen.query_one("#model", Select)
-        assert ("lab/smollm (remote)", "lab/smollm") in select._options
+        assert ("lab/smollm (remote)", "lab/smollm") in [(str(p), v) for p, v in select._options]
         await pilot.press("escape")
         chat.query_one(PromptInput).load_text("/model lab/smollm")
         await pilot.press("enter")
