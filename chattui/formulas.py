@@ -77,13 +77,13 @@ def latex_to_text(latex: str) -> str | None:
     source = _SCRIPT.sub(_script, source)
     source = _SPACED.sub(_keep_space, source)
     known = get_default_latex_context_db()
-    try:
+    try:  # the parser and the converter recurse: deeply nested braces stay as their source
         nodes, _, _ = LatexWalker(source, tolerant_parsing=False).get_latex_nodes()
-    except LatexWalkerError:
+        if any(name is not None and known.get_macro_spec(name) is None for name in _macros(nodes)):
+            return None
+        text: str = LatexNodes2Text(math_mode="text").nodelist_to_text(nodes)
+    except (LatexWalkerError, RecursionError):
         return None
-    if any(name is not None and known.get_macro_spec(name) is None for name in _macros(nodes)):
-        return None
-    text: str = LatexNodes2Text(math_mode="text").nodelist_to_text(nodes)
     return " ".join(text.split()) or None
 
 

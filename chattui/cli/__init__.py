@@ -6,9 +6,10 @@ Heavy modules (llama_cpp, textual) load only inside the commands that need them,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -257,11 +258,26 @@ def paths(
 EXIT_BROKEN_PIPE = 141
 
 
+def _flags_take_no_value(command: Any) -> None:
+    """Show no type after a flag in help (Typer shows ``<bool>``, as if it took a value).
+
+    ``command`` is a command of the click that Typer carries inside it, so it is duck-typed.
+    """
+    help_option = command.get_help_option(command.context_class(command))
+    for param in [*command.params, help_option]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_take_no_value(sub)
+
+
 def main() -> None:
     """Run the CLI: chattui's errors are one line on stderr (with their causes under --verbose)."""
     signals.install()
+    command = typer.main.get_command(app)
+    _flags_take_no_value(command)
     try:
-        app()
+        command()
     except ChattuiError as error:
         from chattui.redact import without_credentials
 
@@ -277,12 +293,16 @@ def main() -> None:
         _quiet_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
     except SystemExit as leaving:
-        # Typer turns every KeyboardInterrupt into exit 130; SIGTERM and SIGHUP keep their own.
+        # Typer turns a KeyboardInterrupt no command handled into a silent exit 130: say so in
+        # one line, and let SIGTERM and SIGHUP keep their own codes.
         ended = leaving.__context__
-        while ended is not None and not isinstance(ended, signals.Terminated):
+        while ended is not None and not isinstance(ended, KeyboardInterrupt):
             ended = ended.__cause__ or ended.__context__
-        if ended is not None:
-            sys.exit(signals.exit_code(ended.signum))
+        if isinstance(ended, KeyboardInterrupt):
+            if not isinstance(ended, signals.Terminated):  # a closed terminal takes no line
+                with contextlib.suppress(OSError):
+                    echo("chattui: interrupted", err=True)
+            sys.exit(signals.interrupt_code(ended))
         raise
 
 

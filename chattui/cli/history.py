@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from chattui.cli.output import echo, print_json, table
+from chattui.cli.output import confirm, echo, print_json, table
 from chattui.errors import UsageError
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
@@ -178,7 +178,7 @@ def rm(
             if sys.stdin is None or not sys.stdin.isatty():
                 raise UsageError("refusing to delete without confirmation; add --yes")
             titles = ", ".join(f"{i} ({printable(store.get(i).title)})" for i in ids)
-            if not typer.confirm(f"Delete {titles}?"):
+            if not confirm(f"Delete {titles}?"):
                 raise typer.Exit(1)
         store.delete(ids)  # their KV snapshots go too
     echo(f"deleted {len(ids)} conversation{'s' if len(ids) != 1 else ''}", err=True)

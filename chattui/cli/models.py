@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from chattui.catalog import Catalog, EngineKind, ModelSpec
-from chattui.cli.output import echo, print_json, table
+from chattui.cli.output import confirm, echo, print_json, table
 from chattui.config import load_config
 from chattui.endpoints import Endpoint, public_url
 from chattui.errors import ChattuiError, ModelNotFoundError, UsageError
@@ -395,7 +395,7 @@ def rm(
     if not yes:
         if sys.stdin is None or not sys.stdin.isatty():
             raise UsageError("refusing to delete without confirmation; add --yes")
-        if not typer.confirm(f"Delete {', '.join(map(str, leftovers))}?"):
+        if not confirm(f"Delete {', '.join(map(str, leftovers))}?"):
             raise typer.Exit(1)
     for leftover in leftovers:
         leftover.unlink()

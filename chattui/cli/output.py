@@ -208,6 +208,22 @@ def echo(text: str = "", *, err: bool = False, end: str = "\n") -> None:
     stream.flush()
 
 
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal; Ctrl+C is an interrupt, Ctrl+D a no.
+
+    Click would turn either into "Aborted!" and exit 1.
+    """
+    import typer
+
+    try:
+        return typer.confirm(question)
+    except typer.Abort as aborted:
+        if isinstance(aborted.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        echo(err=True)
+        return False
+
+
 def print_json(value: object) -> None:
     """Print a JSON document (C1 controls escaped, safe on a terminal)."""
     print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))

@@ -79,6 +79,12 @@ class Terminal:
         for start in range(0, len(data), 1024):
             os.write(self.master, data[start : start + 1024])
 
+    def wait(self, limit: float = 60.0) -> int:
+        """Wait for the app to end by itself; its exit code, once all it drew has been read."""
+        code = self.process.wait(limit)
+        self._reader.join(10)  # the read fails once the app's end of the terminal is closed
+        return code
+
     def close(self) -> None:
         """Close the terminal, as killing its window or tmux session does."""
         if self.closed:

@@ -408,3 +408,11 @@ def test_a_password_in_a_url_is_never_printed() -> None:
     result = run("ask", "-m", "https://me:hunter2@example.com/m.gguf", "hi", "--verbose")
     assert result.code == 1 and "***@example.com/m.gguf" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_help_shows_no_value_after_a_flag() -> None:
+    for command in (("ask",), ("history", "rm"), ()):
+        shown = run(*command, "--help", env={"COLUMNS": "120"}).stdout
+        assert "--json" in shown or "--yes" in shown or "--continue" in shown
+        assert "<bool>" not in shown, shown
+    assert "<int>" in run("ask", "--help", env={"COLUMNS": "120"}).stdout  # --ctx takes one

@@ -321,3 +321,20 @@ def test_ask_c_with_a_new_system_prompt_keeps_it_for_the_chat(chattui_home: Path
     assert run("ask", "-c", "-s", "Answer in French.", "--max-tokens", "2", "more").code == 0
     shown = run("history", "show", run("history", "list").stdout.split()[0])
     assert "> **System:** Answer in French." in shown.stdout
+
+
+def test_ctrl_c_or_ctrl_d_at_a_question_is_one_line(chattui_home: Path) -> None:
+    from tests.cli.terminal import Terminal
+
+    assert run("ask", "--max-tokens", "2", "hello").code == 0
+    cid = run("history", "list").stdout.split()[0]
+    for key, code, line in (("\x03", 130, "chattui: interrupted"), ("\x04", 1, "")):
+        term = Terminal(chattui_home, "history", "rm", cid)
+        term.wait_for("[y/N]")
+        term.type(key)
+        assert term.wait() == code
+        shown = bytes(term.output).decode(errors="replace")
+        term.end()
+        assert "Aborted" not in shown and "Traceback" not in shown
+        assert line in shown
+    assert run("history", "list").stdout.split()[0] == cid  # nothing was deleted

@@ -31,3 +31,8 @@ def test_code_prices_and_unknown_commands_stay_as_written() -> None:
 def test_a_formula_cannot_inject_markdown() -> None:
     assert formulas_to_text(r"$a * b * c$") == r"a \* b \* c"
     assert formulas_to_text(r"$x_{i,j}$") == r"x\_i,j"
+
+
+def test_a_formula_nested_too_deep_stays_as_its_source() -> None:
+    deep = "$" + "{" * 3000 + "x" + "}" * 3000 + "$"
+    assert formulas_to_text(f"See {deep}.") == f"See {deep}."
