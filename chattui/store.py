@@ -119,8 +119,13 @@ class ConversationStore:
             # cut can drop the last commits. It saves an fsync per write while a reply streams.
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate(version)
-        except sqlite3.Error as error:
+        except (sqlite3.Error, StoreError) as error:
             self._db.close()
+            cause = error.__cause__ if isinstance(error, StoreError) else error
+            if isinstance(cause, sqlite3.Error) and (missing := _missing_feature(cause)):
+                raise StoreError(missing) from error
+            if isinstance(error, StoreError):
+                raise
             if _is_locked(error):
                 raise self._error("open", error) from error
             raise StoreError(
@@ -129,6 +134,7 @@ class ConversationStore:
             ) from error
 
     def _migrate(self, version: int) -> None:
+        """Apply the migrations after ``version``, each in one transaction."""
         for number in range(version, SCHEMA_VERSION):
             with self._write():
                 # Re-read under the write lock: another process may have migrated meanwhile.
@@ -503,6 +509,19 @@ def _insert_conversation(
         },
     )
     return cid
+
+
+def _missing_feature(error: sqlite3.Error) -> str | None:
+    """What to do when this Python's SQLite lacks what the search index needs, or None."""
+    text = str(error)
+    if "no such tokenizer: trigram" not in text and "no such module: fts5" not in text:
+        return None
+    return (
+        f"the conversation database needs SQLite 3.34 or newer with FTS5 for its search index; "
+        f"this Python has SQLite {sqlite3.sqlite_version} ({text}): use a Python built with a "
+        "newer SQLite (python.org and pyenv builds have one), or set save_history = false in "
+        "config.toml to chat without saving"
+    )
 
 
 def _is_locked(error: sqlite3.Error) -> bool:

@@ -281,3 +281,15 @@ def test_a_database_locked_too_long_is_one_line(tmp_path: Path) -> None:
     finally:
         holder.close()
     assert len(ConversationStore(path).recent()) == 2
+
+
+def test_an_old_sqlite_is_told_what_it_needs() -> None:
+    import sqlite3
+
+    from chattui.store import _missing_feature
+
+    message = _missing_feature(sqlite3.OperationalError("no such tokenizer: trigram"))
+    assert message is not None and "needs SQLite 3.34 or newer" in message
+    assert f"this Python has SQLite {sqlite3.sqlite_version}" in message
+    assert "save_history = false" in message and "\n" not in message
+    assert _missing_feature(sqlite3.OperationalError("disk I/O error")) is None
