@@ -121,6 +121,8 @@ class ChatSession:
         self.role = role if role is not None else (str(saved_role) if saved_role else None)
         """Name of the role the chat follows, if any."""
         self.snapshots = snapshots
+        self._unfinished: ChatTurn | None = None
+        """A turn begun (its placeholder saved) and not yet ended."""
         self._recorded = (saved_prompt, str(saved_role) if saved_role else None)
         """The system prompt and role the store holds for the chat."""
         self.history: list[Message] = list(conversation.messages) if conversation else []
@@ -245,7 +247,8 @@ class ChatSession:
         reply = self.engine.stream(self.prompt_messages(), self.options)  # ends with the partial
         partial = self.history.pop()
         row = self._row_ids.pop()
-        return ChatTurn(self, reply, row, partial.created_at, prefix=partial.content)
+        self._unfinished = ChatTurn(self, reply, row, partial.created_at, prefix=partial.content)
+        return self._unfinished
 
     def switch_engine(self, engine: Engine, model: ResolvedModel) -> None:
         """Continue the chat with another loaded model."""
@@ -271,15 +274,30 @@ class ChatSession:
         if self.store is not None and self.cid is not None:
             placeholder = Message(Role.ASSISTANT, "", started, self._info(None, None))
             message_id = self.store.add_message(self.cid, placeholder)
-        return ChatTurn(self, reply, message_id, started)
+        self._unfinished = ChatTurn(self, reply, message_id, started)
+        return self._unfinished
 
     def save_partial(self, turn: ChatTurn, text: str) -> None:
         """Write the reply so far (its finish reason stays empty until it ends)."""
         if self.store is not None and turn.message_id is not None:
             self.store.update_message(turn.message_id, text, self._info(turn, None))
 
+    def close(self) -> None:
+        """End the chat; a reply begun and never read is saved as stopped.
+
+        A signal may land just after a reply's placeholder is written: the reply must not be
+        left marked as still being written.
+        """
+        turn, self._unfinished = self._unfinished, None
+        if turn is not None:
+            turn.stop()
+            for _ in turn:  # stopped before its first token: it ends at once, and is saved
+                pass
+
     def finish_turn(self, turn: ChatTurn) -> None:
         """Record the ended reply in the history and the store."""
+        if turn is self._unfinished:
+            self._unfinished = None
         try:
             stats: TurnStats | None = turn.reply.stats
         except RuntimeError:  # the engine failed before it could report

@@ -133,7 +133,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     Raises:
         ChattuiError: Anything the user must fix, reported by the caller as one line.
     """
-    from chattui.chat import ChatSession
+    from chattui.chat import ChatSession, ChatTurn
     from chattui.store import ConversationStore
 
     if request.continue_latest and request.conversation:
@@ -174,6 +174,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     if system is None and conversation is None:
         system = config.system_prompt
     engine = _open(model, request, config, paths)
+    session: ChatSession | None = None
     try:
         session = ChatSession(
             engine,
@@ -191,8 +192,14 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 f"chattui: the chat is evaluated from its start: {miss or 'no KV snapshot'}",
                 err=True,
             )
-        turn = session.send(prompt)  # a prompt too long for the context stops here, unsaved
-        with signals.stopping(turn.stop) as received:  # Ctrl+C, SIGTERM, SIGHUP
+        started: list[ChatTurn] = []
+        # Ctrl+C, SIGTERM, SIGHUP stop the reply, even one that lands while it is being begun
+        # (its placeholder written): it is then stopped before its first token, and saved so.
+        with signals.stopping(lambda: started[0].stop() if started else None) as received:
+            turn = session.send(prompt)  # a prompt too long for the context stops here, unsaved
+            started.append(turn)
+            if received:
+                turn.stop()
             writer = choose_writer(request, engine.model_id, engine.load_seconds)
             pieces = iter(turn)
             shown = ReasoningShown(writer) if request.reasoning else None
@@ -221,6 +228,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             echo(line, err=True)
         return code
     finally:
+        if session is not None:
+            session.close()
         engine.close()
         if store is not None:
             store.close()

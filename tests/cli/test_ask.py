@@ -416,3 +416,34 @@ def test_help_shows_no_value_after_a_flag() -> None:
         assert "--json" in shown or "--yes" in shown or "--continue" in shown
         assert "<bool>" not in shown, shown
     assert "<int>" in run("ask", "--help", env={"COLUMNS": "120"}).stdout  # --ctx takes one
+
+
+def test_a_signal_at_any_moment_leaves_no_reply_marked_in_progress(
+    chattui_home: Path, scripted_models: Path
+) -> None:
+    import random
+    import time
+
+    from chattui.conversation import Role
+
+    rng = random.Random(7)
+    env = {**os.environ, "CHATTUI_HOME": str(chattui_home)}
+    for _ in range(12):
+        process = subprocess.Popen(
+            chattui_cmd("ask", "-m", "echo", "--max-tokens", "5", "hi"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        time.sleep(rng.uniform(0.2, 1.5))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) in (0, 143, -signal.SIGTERM)
+    store = ConversationStore(chattui_home / "data" / "chattui.db")
+    replies = [
+        message
+        for summary in store.recent(limit=100)
+        for message in store.get(summary.id).messages
+        if message.role is Role.ASSISTANT
+    ]
+    assert all(reply.info and reply.info.finish_reason for reply in replies)

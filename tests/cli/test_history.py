@@ -92,6 +92,21 @@ def test_stop_mid_reply_stores_partial(
     assert session.history[-1] == saved[1]
 
 
+def test_a_reply_begun_and_never_read_is_saved_as_stopped(
+    chattui_home: Path, demo_model: ResolvedModel, engine: LlamaEngine
+) -> None:
+    """A signal between the placeholder's write and the first token: the reply is not left
+    marked as being written (ask closes its session whatever ended it)."""
+    store = ConversationStore(database(chattui_home))
+    session = ChatSession(engine, demo_model, GenerationOptions(max_tokens=5), store=store)
+    session.send("Interrupted at once?")
+    session.close()
+    assert session.cid is not None
+    reply = store.get(session.cid).messages[1]
+    assert reply.content == "" and reply.info is not None
+    assert reply.info.finish_reason == "stopped"
+
+
 def test_user_message_committed_before_generation(
     chattui_home: Path, demo_model: ResolvedModel, engine: LlamaEngine
 ) -> None:
