@@ -1,8 +1,11 @@
 """Time to first token over turns 1..20 of a growing conversation in one engine (KV reuse).
 
 Every turn asks a question of the same length, so each evaluates about the same number of new
-tokens and the figure shows what the growing history costs. The conversation is replayed a few
-times from an empty cache and the median of each turn taken, so one noisy turn does not decide it.
+tokens and the figure shows what the growing history costs. After each reply the cache is
+settled, as the app does while the user reads (its reply evaluated again as prompt batches, so
+that the next reply is the one the chat would get afresh); that time is shown too. The
+conversation is replayed a few times from an empty cache and the median of each turn taken, so
+one noisy turn does not decide it.
 
 Run: python -m bench.turns [--turns 20] [--runs 5]
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 from bench.common import demo_model, engine_settings
 from chattui.conversation import Message, Role
@@ -26,8 +30,8 @@ QUESTIONS = [
 ]
 
 
-def conversation(engine: LlamaEngine, turns: int) -> list[TurnStats]:
-    """Play one conversation from an empty cache; return each turn's figures."""
+def conversation(engine: LlamaEngine, turns: int) -> list[tuple[TurnStats, float]]:
+    """Play one conversation from an empty cache; each turn's figures and settling seconds."""
     engine._llm.reset()
     options = GenerationOptions(temperature=0.7, seed=5, max_tokens=48)
     history = [Message(Role.SYSTEM, "You are a helpful assistant.")]
@@ -36,7 +40,9 @@ def conversation(engine: LlamaEngine, turns: int) -> list[TurnStats]:
         history.append(Message(Role.USER, QUESTIONS[turn % len(QUESTIONS)]))
         reply = engine.stream(history, options)
         history.append(Message(Role.ASSISTANT, "".join(reply)))
-        figures.append(reply.stats)
+        started = time.perf_counter()
+        engine.settle()
+        figures.append((reply.stats, time.perf_counter() - started))
     return figures
 
 
@@ -50,17 +56,20 @@ def main() -> None:
     assert model.file is not None
     engine = LlamaEngine(model.file, model.spec, engine_settings())
     runs = [conversation(engine, args.turns) for _ in range(args.runs)]
-    print("turn  prompt  evaluated  first-token (median)")
+    print("turn  prompt  evaluated  first-token  settling afterwards (medians)")
     ttft = []
     for turn in range(args.turns):
-        stats = runs[0][turn]
-        ttft.append(statistics.median(run[turn].time_to_first_token for run in runs))
+        stats = runs[0][turn][0]
+        ttft.append(statistics.median(run[turn][0].time_to_first_token for run in runs))
+        settling = statistics.median(run[turn][1] for run in runs)
         print(
             f"{turn + 1:4d}  {stats.prompt_tokens:6d}  {stats.prompt_evaluated:9d}"
-            f"  {ttft[-1] * 1000:8.1f} ms"
+            f"  {ttft[-1] * 1000:8.1f} ms  {settling * 1000:8.1f} ms"
         )
-    whole = runs[0][-1].prompt_tokens
-    print(f"turn {args.turns} evaluates {runs[0][-1].prompt_evaluated} of {whole} prompt tokens")
+    last = runs[0][-1][0]
+    print(
+        f"turn {args.turns} evaluates {last.prompt_evaluated} of {last.prompt_tokens} prompt tokens"
+    )
     print(
         f"turn {args.turns} / turn 2 time to first token: {ttft[-1] / ttft[1]:.2f} (target <= 1.5)"
     )

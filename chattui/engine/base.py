@@ -243,6 +243,13 @@ class Snapshotting(Protocol):
         """Load a snapshot; returns the tokens restored (0 when it could not be)."""
         ...
 
+    def settle(self, stop: Callable[[], bool] | None = None) -> None:
+        """Make the cache hold what evaluating the chat afresh would (see LlamaEngine.settle).
+
+        ``stop`` is asked now and then; True leaves the rest for the next reply.
+        """
+        ...
+
 
 class Engine(Protocol):
     """A loaded model that generates replies."""

@@ -299,6 +299,8 @@ class LlamaEngine:
         self._last_tokens: tuple[tuple[Message, ...], list[int]] | None = None
         self._broken: str | None = None
         """Why the engine cannot go on (its context was lost), if it cannot."""
+        self._settled = 0
+        """Leading cached tokens evaluated as prompt batches (the rest was decoded one by one)."""
 
     def _make_formatter(self, llama_cpp: Any, spec: ModelSpec) -> Callable[..., Any]:
         from llama_cpp import llama_chat_format as formats
@@ -373,13 +375,49 @@ class LlamaEngine:
         """Keep the cached tokens shared with ``tokens``; return how many are kept."""
         llm = self._llm
         shared = int(llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens))
-        # Re-evaluate at least the last prompt token so fresh logits exist to sample from.
-        shared = min(shared, len(tokens) - 1)
+        # Re-evaluate at least the last prompt token so fresh logits exist to sample from, and
+        # whatever was decoded a token at a time (see settle).
+        shared = min(shared, len(tokens) - 1, self._settled)
         if shared <= 0 or not llm._ctx.kv_cache_seq_rm(-1, shared, -1):
             llm.reset()
-            return 0
+            shared = 0
         llm.n_tokens = shared
+        self._settled = shared
         return shared
+
+    def settle(self, stop: Callable[[], bool] | None = None) -> None:
+        """Evaluate again, as prompt batches, what the last reply decoded a token at a time.
+
+        A token decoded alone gets slightly different numbers in the KV cache than the same
+        token evaluated in a batch, and a chat opened afresh evaluates its replies in batches:
+        settled, the cache holds exactly what that would, so a reply continued from it (in this
+        process or from a snapshot) is the reply the chat gets from scratch. Until then the
+        next reply evaluates those tokens again itself.
+
+        Args:
+            stop: Asked between batches; True leaves the rest for the next reply (quitting).
+        """
+        llm = self._llm
+        start, end = self._settled, int(llm.n_tokens)
+        if start >= end:
+            return
+        tokens = [int(token) for token in llm.input_ids[start:end]]
+        llm._ctx.kv_cache_seq_rm(-1, start, -1)
+        llm.n_tokens = start
+        for begin, until in self._chunks(start, end):
+            if stop is not None and stop():
+                return
+            llm.eval(tokens[begin - start : until - start])
+            self._settled = until
+
+    @staticmethod
+    def _chunks(start: int, end: int) -> Iterator[tuple[int, int]]:
+        """Positions ``start..end`` cut at multiples of ``PROMPT_CHUNK``."""
+        position = start
+        while position < end:
+            boundary = min(end, (position // PROMPT_CHUNK + 1) * PROMPT_CHUNK)
+            yield position, boundary
+            position = boundary
 
     def _prompt_batches(self, start: int, end: int) -> Iterator[tuple[int, int]]:
         """Split the prompt positions ``start..end`` into the batches to evaluate.
@@ -460,6 +498,7 @@ class LlamaEngine:
                     finish = FinishReason.STOPPED
                     return
                 llm.eval(tokens[begin:end])
+                self._settled = end
                 evaluated += end - begin
                 reply.prompt_progress(evaluated, len(tokens) - reused)
             sampler = self._sampler(options, seed)
@@ -518,15 +557,20 @@ class LlamaEngine:
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def snapshot(self) -> Snapshot | None:
-        """The evaluated tokens and the KV state of sequence 0, or None when there are none.
+        """The settled tokens and their KV state, or None when there are none.
 
-        The state is written by llama.cpp straight into the buffer the snapshot keeps: a long
-        chat's state is tens of megabytes, and no second copy of it is made.
+        What was decoded a token at a time and not settled is left out (and dropped from the
+        cache): a snapshot holds what evaluating the chat afresh would. llama.cpp writes the
+        state straight into the buffer the snapshot keeps: a long chat's state is tens of
+        megabytes, and no second copy of it is made.
         """
         llm, cpp = self._llm, self._internals
-        count = int(llm.n_tokens)
+        count = self._settled  # a reply decoded a token at a time is left out (see settle)
         if not count:
             return None
+        if count < llm.n_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, count, -1)
+            llm.n_tokens = count
         size = cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
         buffer = bytearray(size)
         written = cpp.llama_state_seq_get_data(
@@ -551,7 +595,7 @@ class LlamaEngine:
             llm._ctx.kv_cache_clear()
             return 0
         llm.input_ids[:count] = snapshot.tokens
-        llm.n_tokens = count
+        llm.n_tokens = self._settled = count
         return count
 
     def _make_room(self, tokens: int) -> None:
@@ -618,6 +662,7 @@ class LlamaEngine:
         llm.input_ids = numpy.zeros(int(llm.n_ctx()), dtype=llm.input_ids.dtype)
         llm.n_tokens = 0
         if not cached:
+            self._settled = 0
             return
         if state is not None and cpp.llama_state_seq_set_data(
             context.ctx, _c_bytes(state), len(state), 0
@@ -626,8 +671,9 @@ class LlamaEngine:
             llm.n_tokens = len(cached)
             return
         context.kv_cache_clear()
-        for begin, end in self._prompt_batches(0, len(cached)):
+        for begin, end in self._chunks(0, len(cached)):
             llm.eval(cached[begin:end])
+        self._settled = len(cached)
 
     def _decode_step(self, token: int) -> None:
         """Evaluate one generated token, with the thread count the tuner picks, and time it."""

@@ -313,7 +313,12 @@ class ModelHost(ErrorBoundary, Widget):
                 self._idle.set()
 
     def _remember(self, session: ChatSession) -> None:
-        """Write the chat's KV snapshot (in the generating thread, under the engine lock)."""
+        """Settle the cache and write the chat's KV snapshot.
+
+        In the generating thread, under the engine lock: the next reply waits for it, and
+        then starts sooner.
+        """
+        session.settle(self._quitting.is_set)
         if not self._quitting.is_set():
             session.save_snapshot()
 

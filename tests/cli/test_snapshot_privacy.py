@@ -8,14 +8,15 @@ from pathlib import Path
 from tests.cli.conftest import run
 
 
-def usage(*args: str) -> dict[str, int]:
-    result = run("ask", *args, "--json")
+def usage(*args: str, stdin: bytes = b"") -> dict[str, int]:
+    result = run("ask", *args, "--json", stdin=stdin)
     assert result.code == 0, result.stderr
     return dict(json.loads(result.stdout)["usage"])
 
 
 def test_no_save_and_a_cap_of_zero_keep_no_snapshot(chattui_home: Path) -> None:
-    usage("Write a long story.", "--ignore-eos", "--max-tokens", "300", "--seed", "1")
+    text = ("The river carries water from the hills down to the sea every day. " * 30).encode()
+    usage("Summarize this.", "--ignore-eos", "--max-tokens", "40", "--seed", "1", stdin=text)
     (snapshot,) = (chattui_home / "cache" / "kv").glob("*.kv")
     before = snapshot.read_bytes()
     unsaved = usage("-c", "--no-save", "Go on.", "--ignore-eos", "--max-tokens", "40")

@@ -133,10 +133,10 @@ async def test_a_streaming_paragraph_grows_on_screen(app_factory: AppFactory) ->
         await pilot.press("enter")
         heights: set[int] = set()
         blinking: set[bool] = set()
-        for _ in range(400):
+        deadline = time.monotonic() + WAIT_LIMIT  # a bound on a broken app, not a speed
+        while chat.host.busy or chat.view.stream is not None:
+            assert time.monotonic() < deadline, "the reply never ended"
             await asyncio.sleep(0.02)  # not pilot.pause: that repaints, and the pacer counts it
-            if not chat.host.busy and chat.view.stream is None:
-                break
             if chat.host.busy:
                 blinking.add(prompt.cursor_blink)
             tail = chat.query_one(Transcript).replies()[-1].query_one(".tail")
