@@ -14,15 +14,58 @@ from pathlib import Path
 from typing import Any
 
 from chattui.catalog import ResolvedModel
-from chattui.conversation import Conversation, Message, ReplyInfo, Role, utc_now
+from chattui.conversation import Conversation, Message, Outline, ReplyInfo, Role, utc_now
 from chattui.engine.base import Engine, Reply, Snapshotting, TurnStats
 from chattui.engine.kvstate import SnapshotStore
-from chattui.errors import UsageError
+from chattui.errors import ConversationNotFoundError, UsageError
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
 
 SAVE_INTERVAL = 1.0
 """Seconds between two writes of a reply in progress."""
+
+
+def open_conversation(
+    store: ConversationStore, *, latest: bool, prefix: str | None, after: int | None = None
+) -> Conversation | None:
+    """The saved chat a command continues: the latest, or the one ``prefix`` names.
+
+    Args:
+        store: The conversations.
+        latest: Continue the most recently updated chat (``-c``).
+        prefix: Continue the chat whose id starts so (``--cid``).
+        after: Branch at this message (``--from``): after a reply the next question follows
+            it; at a question, the next is asked in its place, as an edit would.
+
+    Returns:
+        The chat on the branch to continue; None when neither ``latest`` nor ``prefix``.
+
+    Raises:
+        ConversationNotFoundError: No chat to continue, or ``prefix`` names none or several.
+        UsageError: ``after`` is not a message of the chat, or there is no chat to branch.
+    """
+    if prefix is not None:
+        cid = store.resolve(prefix)
+    elif latest:
+        found = store.latest_id()
+        if found is None:
+            raise ConversationNotFoundError("there is no saved conversation to continue yet")
+        cid = found
+    elif after is not None:
+        raise UsageError("--from needs the conversation: give --cid ID or -c")
+    else:
+        return None
+    conversation = store.get(cid, leaf=after)
+    if after is None:
+        return conversation
+    if conversation.leaf_id != after:
+        raise UsageError(
+            f"conversation {cid} has no message {after}: "
+            f"chattui history show {cid} --tree lists its ids"
+        )
+    if conversation.messages[-1].role is Role.USER:
+        return replace(conversation, messages=conversation.messages[:-1])
+    return conversation
 
 
 class ChatTurn:
@@ -32,24 +75,33 @@ class ChatTurn:
         self,
         session: ChatSession,
         reply: Reply,
-        message_id: int | None,
+        placeholder: Message,
         created_at: str,
         prefix: str = "",
+        fallback: list[Message] | None = None,
     ) -> None:
-        """Wrap a reply; ``message_id`` is its row in the store (None when not saving)."""
+        """Wrap a reply; ``placeholder`` is its message as first saved (no id: not saved)."""
         self.session = session
         self.reply = reply
         self.options = session.options
         """The settings the reply is generated with (a later change applies to the next one)."""
         self.model = session.model
         """The model that writes it."""
-        self.message_id = message_id
+        self.placeholder = placeholder
+        self.message_id = placeholder.id
+        """Its id in the store (None when not saving)."""
         self.created_at = created_at
         """When the reply started."""
         self.prefix = prefix
         """Text of the reply before this turn (when continuing a stopped reply)."""
         self.failed = False
         """Whether the reply ended with an exception."""
+        self.fallback = fallback or []
+        """For a new version: the branch shown again if it ends before its first word."""
+        self.version = fallback is not None
+        """Whether it is a new version of a reply in view (regenerate, continue)."""
+        self.withdrawn = False
+        """Whether it failed before its first word and was taken back (nothing was kept)."""
 
     @property
     def text(self) -> str:
@@ -126,11 +178,9 @@ class ChatSession:
         self._recorded = (saved_prompt, str(saved_role) if saved_role else None)
         """The system prompt and role the store holds for the chat."""
         self.history: list[Message] = list(conversation.messages) if conversation else []
-        self._row_ids: list[int | None] = (
-            list(store.message_ids(conversation.id))
-            if store is not None and conversation is not None
-            else [None] * len(self.history)
-        )
+        """The branch in view, first message first; each saved one carries its id."""
+        self.outline = conversation.outline if conversation else Outline({})
+        """The shape of the chat's whole tree, as last read or written."""
 
     def set_system_prompt(self, prompt: str | None) -> None:
         """Follow ``prompt`` from the next reply on; a saved chat records it at once."""
@@ -193,7 +243,7 @@ class ChatSession:
         return [*system, *(m for m in kept if m.role is not Role.SYSTEM)]
 
     def send(self, text: str) -> ChatTurn:
-        """Add the user's message (saved at once) and start the reply.
+        """Add the user's message (saved at once) after the branch in view and start the reply.
 
         Raises:
             ContextOverflowError: The message cannot fit in the context (nothing is saved).
@@ -202,18 +252,19 @@ class ChatSession:
         return self._send(text, keep=len(self.history))
 
     def regenerate(self) -> ChatTurn:
-        """Drop the replies after the last user message and answer it again.
+        """Answer the last user message again: a new reply beside the old one, which stays.
 
         Raises:
             UsageError: There is no user message yet.
         """
         keep = self._last_user() + 1
         reply = self.engine.stream(self.prompt_messages(self.history[:keep]), self.options)
-        self._rewind(keep)
-        return self._reply(reply)
+        before = list(self.history)
+        del self.history[keep:]
+        return self._reply(reply, fallback=before)
 
     def edit_last(self, text: str) -> ChatTurn:
-        """Replace the last user message (and what followed it) and send the new text.
+        """Ask ``text`` in place of the last user message: a new branch; the old one stays.
 
         Raises:
             UsageError: There is no user message yet.
@@ -221,14 +272,13 @@ class ChatSession:
         return self._send(text, keep=self._last_user())
 
     def _send(self, text: str, keep: int) -> ChatTurn:
-        """Answer ``text`` after the first ``keep`` messages, which replace the history.
+        """Answer ``text`` after the first ``keep`` messages of the branch in view.
 
         The reply is planned first, so a message too long for the context changes nothing.
         """
         user = Message(Role.USER, text, utc_now())
         reply = self.engine.stream(self.prompt_messages([*self.history[:keep], user]), self.options)
-        self._rewind(keep)
-        row = None
+        del self.history[keep:]
         if self.store is not None:
             self._record_instructions()  # `ask -c -s TEXT`: the chat goes on with TEXT
             if self.cid is None:
@@ -239,13 +289,14 @@ class ChatSession:
                     settings=self._settings(),
                 )
                 self._recorded = (self.system_prompt, self.role)
-            row = self.store.add_message(self.cid, user)
+            user = self._add(user)
         self.history.append(user)
-        self._row_ids.append(row)
         return self._reply(reply)
 
     def continue_reply(self) -> ChatTurn:
-        """Carry on writing the last reply (one that was stopped or cut short).
+        """Carry on writing the last reply (one stopped or cut short) as a new version of it.
+
+        The stopped reply stays as the sibling before it.
 
         Raises:
             UsageError: The conversation does not end with a reply.
@@ -253,14 +304,74 @@ class ChatSession:
         if not self.history or self.history[-1].role is not Role.ASSISTANT:
             raise UsageError("there is no reply to continue")
         reply = self.engine.stream(self.prompt_messages(), self.options)  # ends with the partial
+        before = list(self.history)
         partial = self.history.pop()
-        row = self._row_ids.pop()
-        self._unfinished = ChatTurn(self, reply, row, partial.created_at, prefix=partial.content)
-        return self._unfinished
+        return self._reply(reply, prefix=partial.content, fallback=before)
 
     def switch_engine(self, engine: Engine, model: ResolvedModel) -> None:
         """Continue the chat with another loaded model."""
         self.engine, self.model = engine, model
+
+    # Branches ----------------------------------------------------------------------------
+
+    def branch(self, message: Message) -> tuple[int, int] | None:
+        """``(position, count)`` of ``message`` among its versions; None when it has none."""
+        return None if message.id is None else self.outline.branch(message.id)
+
+    def show_sibling(self, message: Message, step: int) -> bool:
+        """Follow the version of ``message`` ``step`` places away and its newest branch.
+
+        The choice is saved: reopening the chat, or ``ask -c``, goes on from it.
+
+        Returns:
+            Whether there was such a version (the history then shows its branch).
+        """
+        if message.id is None:
+            return False
+        sibling = self.outline.neighbour(message.id, step)
+        if sibling is None:
+            return False
+        self.go_to(self.outline.leaf_under(sibling))
+        return True
+
+    def go_to(self, leaf: int) -> None:
+        """Show and continue the branch that ends at ``leaf`` (a message of this chat).
+
+        Raises:
+            UsageError: The chat is not saved or has no such message.
+        """
+        if self.store is None or self.cid is None:
+            raise UsageError("only a saved chat has branches")
+        conversation = self.store.get(self.cid, leaf=leaf)
+        if conversation.leaf_id != leaf:
+            raise UsageError(f"conversation {self.cid} has no message {leaf}")
+        self.history, self.outline = list(conversation.messages), conversation.outline
+        self.store.set_leaf(self.cid, leaf)
+
+    def fork(self) -> str:
+        """Copy the branch in view into a new saved chat; return its id.
+
+        Raises:
+            UsageError: The chat is not saved yet, or is empty.
+        """
+        last = self.history[-1].id if self.history else None
+        if self.store is None or self.cid is None or last is None:
+            raise UsageError("there is nothing saved to fork yet")
+        return self.store.fork(self.cid, last)
+
+    def refresh(self) -> int:
+        """Read the chat's tree again; return how many messages another process added.
+
+        The branch in view stays as the user saw it, and the next message follows it: what
+        another process wrote (``ask -c`` on this chat) is a branch beside it, which ``branch``
+        now counts, never a loss.
+        """
+        if self.store is None or self.cid is None:
+            return 0
+        outline = self.store.outline(self.cid)
+        added = len(outline.parents.keys() - self.outline.parents.keys())
+        self.outline = outline
+        return added
 
     def _last_user(self) -> int:
         for index in range(len(self.history) - 1, -1, -1):
@@ -268,21 +379,27 @@ class ChatSession:
                 return index
         raise UsageError("there is no message to answer yet")
 
-    def _rewind(self, keep: int) -> None:
-        """Forget messages from index ``keep`` on, in the history and the store."""
-        first = next((r for r in self._row_ids[keep:] if r is not None), None)
-        if self.store is not None and self.cid is not None and first is not None:
-            self.store.delete_messages_from(self.cid, first)
-        del self.history[keep:]
-        del self._row_ids[keep:]
+    def _add(self, message: Message) -> Message:
+        """Save ``message`` after the last message in view; return it with its ids."""
+        assert self.store is not None and self.cid is not None
+        parent = self.history[-1].id if self.history else None
+        mid = self.store.add_message(self.cid, message, parent=parent)
+        self.outline = self.outline.add(mid, parent)
+        return replace(message, id=mid, parent_id=parent)
 
-    def _reply(self, reply: Reply) -> ChatTurn:
-        message_id = None
+    def _reply(
+        self, reply: Reply, prefix: str = "", fallback: list[Message] | None = None
+    ) -> ChatTurn:
+        """Begin the reply after the branch in view; its placeholder is saved at once.
+
+        ``fallback`` is the branch in view before, for a new version of a reply: shown again
+        if this one ends before its first word. None: a reply to a new question.
+        """
         started = utc_now()
+        message = Message(Role.ASSISTANT, prefix, started, self._info(None, None))
         if self.store is not None and self.cid is not None:
-            placeholder = Message(Role.ASSISTANT, "", started, self._info(None, None))
-            message_id = self.store.add_message(self.cid, placeholder)
-        self._unfinished = ChatTurn(self, reply, message_id, started)
+            message = self._add(message)
+        self._unfinished = ChatTurn(self, reply, message, started, prefix=prefix, fallback=fallback)
         return self._unfinished
 
     def save_partial(self, turn: ChatTurn, text: str) -> None:
@@ -311,13 +428,28 @@ class ChatSession:
         except RuntimeError:  # the engine failed before it could report
             stats = None
         info = self._info(turn, stats)
-        if stats is None or turn.failed:
+        failed = stats is None or turn.failed
+        if not turn.reply.text and (failed or turn.version):
+            # Nothing to keep (a failure, or a new version stopped before its first word):
+            # the branch in view before comes back, its reply selected as it was.
+            self._withdraw(turn)
+            return
+        if failed:
             info = replace(info, finish_reason="error")
-        reply = Message(Role.ASSISTANT, turn.text, turn.created_at, info)
+        reply = replace(turn.placeholder, content=turn.text, info=info)
         self.history.append(reply)
-        self._row_ids.append(turn.message_id)
         if self.store is not None and turn.message_id is not None:
             self.store.update_message(turn.message_id, reply.content, info)
+
+    def _withdraw(self, turn: ChatTurn) -> None:
+        """Undo a reply that failed before its first word: the branch before it is in view."""
+        turn.withdrawn = True
+        if turn.version:
+            self.history = turn.fallback
+        if self.store is not None and self.cid is not None and turn.message_id is not None:
+            leaf = self.history[-1].id if self.history else None
+            self.store.withdraw(self.cid, turn.message_id, leaf)
+            self.outline = self.store.outline(self.cid)
 
     def _settings(
         self, options: GenerationOptions | None = None, seed: int | None = None

@@ -6,7 +6,7 @@ Pure stdlib, imported by every layer.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -74,6 +74,10 @@ class Message:
     """When it was written (UTC ISO-8601); empty for messages not yet saved."""
     info: ReplyInfo | None = None
     """For replies: what produced them."""
+    id: int | None = None
+    """Its id in the store (in an export: in the document); None while not saved."""
+    parent_id: int | None = None
+    """The message it follows (None: the first of its chat, or not saved)."""
 
     def as_chat_dict(self) -> dict[str, str]:
         """Return the OpenAI-style ``{"role", "content"}`` mapping chat templates expect."""
@@ -96,6 +100,96 @@ class Conversation:
     settings: Mapping[str, Any] = field(default_factory=dict)
     """Sampling settings the chat was started with."""
     messages: tuple[Message, ...] = ()
+    """The branch in view: the messages from the first to ``leaf_id``, in order."""
+    leaf_id: int | None = None
+    """The last message of the branch in view (the one the next message follows)."""
+    outline: Outline = field(default_factory=lambda: Outline({}))
+    """The shape of the whole tree, every branch included."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """The shape of a conversation's tree: which message each one follows.
+
+    A regenerated reply or an edited question is a sibling of the one it replaces (the same
+    parent); nothing is ever overwritten. Ids grow with time, so a parent's id is below its
+    children's and the newest message of a subtree is one of its leaves.
+    """
+
+    parents: Mapping[int, int | None]
+    """Every message's id and the id of the message it follows (None for a first message)."""
+    children: Mapping[int | None, tuple[int, ...]] = field(default_factory=dict)
+    """Each message's followers, oldest first (None: the first messages); built from parents."""
+
+    def __post_init__(self) -> None:
+        if self.children or not self.parents:
+            return
+        children: dict[int | None, list[int]] = {}
+        for mid in sorted(self.parents):
+            children.setdefault(self.parents[mid], []).append(mid)
+        object.__setattr__(self, "children", {k: tuple(v) for k, v in children.items()})
+
+    def add(self, mid: int, parent: int | None) -> Outline:
+        """This outline with ``mid`` added after ``parent``."""
+        return Outline({**self.parents, mid: parent})
+
+    def siblings(self, mid: int) -> tuple[int, ...]:
+        """The messages that follow the same one as ``mid`` (``mid`` included), oldest first."""
+        if mid not in self.parents:
+            return (mid,)
+        return self.children.get(self.parents[mid], (mid,))
+
+    def branch(self, mid: int) -> tuple[int, int] | None:
+        """``(position, count)`` of ``mid`` among its siblings (1-based); None without any."""
+        siblings = self.siblings(mid)
+        return None if len(siblings) < 2 else (siblings.index(mid) + 1, len(siblings))
+
+    def neighbour(self, mid: int, step: int) -> int | None:
+        """The sibling ``step`` places after ``mid`` (before, when negative), if there is one."""
+        siblings = self.siblings(mid)
+        index = siblings.index(mid) + step if mid in siblings else -1
+        return siblings[index] if 0 <= index < len(siblings) else None
+
+    def leaf_under(self, mid: int) -> int:
+        """The newest message of the subtree that starts at ``mid``: the branch to show."""
+        newest, stack = mid, [mid]
+        while stack:
+            for child in self.children.get(stack.pop(), ()):
+                newest = max(newest, child)
+                stack.append(child)
+        return newest
+
+    def path_to(self, mid: int) -> list[int]:
+        """The ids from the first message down to ``mid``."""
+        path: list[int] = []
+        current: int | None = mid
+        while current is not None and current in self.parents and len(path) <= len(self.parents):
+            path.append(current)
+            current = self.parents[current]
+        path.reverse()
+        return path
+
+    def subtree(self, mid: int) -> list[int]:
+        """``mid`` and every message below it."""
+        found, stack = [], [mid]
+        while stack:
+            current = stack.pop()
+            found.append(current)
+            stack.extend(self.children.get(current, ()))
+        return sorted(found)
+
+    def labels(self, messages: Sequence[Message]) -> dict[int, str]:
+        """Each of ``messages`` that has versions: its place among them, by id."""
+        return {
+            m.id: branch_label(place)
+            for m in messages
+            if m.id is not None and (place := self.branch(m.id)) is not None
+        }
+
+    @property
+    def forks(self) -> int:
+        """How many messages have more than one follower (places where the chat branches)."""
+        return sum(1 for ids in self.children.values() if len(ids) > 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +223,11 @@ def title_from(text: str, limit: int = 60) -> str:
     two cells) and is never cut inside a character.
     """
     return fit(" ".join(text.split()), limit)
+
+
+def branch_label(branch: tuple[int, int]) -> str:
+    """How a message's place among its versions is shown: 2 of 3 as in the app."""
+    return f"‹ {branch[0]}/{branch[1]} ›"
 
 
 _ONLY_WHEN_SET = frozenset({"endpoint", "base_url", "server_model", "fingerprint", "reasoning"})

@@ -17,12 +17,13 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from chattui.conversation import (
     Conversation,
     ConversationSummary,
     Message,
+    Outline,
     ReplyInfo,
     Role,
     SearchHit,
@@ -43,6 +44,8 @@ ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o
 ID_LENGTH = 8
 BUSY_TIMEOUT = 10.0
 """Seconds to wait for another process's write before giving up."""
+LEAF: Final = "leaf"
+"""``add_message``'s default parent: the chat's current leaf."""
 SEARCH_CANDIDATES = 2000
 """Most matching messages ranked by one search (the newest ones)."""
 
@@ -202,32 +205,43 @@ class ConversationStore:
                 db, title_from(title) or "New chat", now, now, model_id, system_prompt, settings
             )
 
-    def add_message(self, cid: str, message: Message) -> int:
-        """Append a message (committed before this returns) and return its row id."""
+    def add_message(
+        self, cid: str, message: Message, *, parent: int | Literal["leaf"] | None = LEAF
+    ) -> int:
+        """Add a message after ``parent`` and make it the chat's leaf; return its id.
+
+        Committed before this returns. ``parent`` is the message it follows, as the writer saw
+        the chat (None: a first message; ``LEAF``: the chat's current leaf). Two processes
+        writing to one chat each add under what they saw: a branch, never a loss.
+
+        Raises:
+            StoreError: ``parent`` is not a message of this chat, or the write failed.
+        """
         created = message.created_at or utc_now()
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO messages (conversation_id, role, content, created_at, info)"
-                " VALUES (:cid, :role, :content, :created, :info)",
-                {
-                    "cid": cid,
-                    "role": str(message.role),
-                    "content": message.content,
-                    "created": created,
-                    "info": _info_json(message.info),
-                },
-            )
+            if parent == LEAF:
+                row = db.execute("SELECT leaf_id FROM conversations WHERE id = ?", (cid,))
+                found = row.fetchone()
+                parent = None if found is None else found[0]
+            elif (
+                parent is not None
+                and not db.execute(
+                    "SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?", (parent, cid)
+                ).fetchone()
+            ):
+                raise StoreError(f"message {parent} is not in conversation {cid} any more")
+            mid = _insert_message(db, cid, message, parent, created)
             db.execute(
-                "UPDATE conversations SET updated_at = :now,"
+                "UPDATE conversations SET updated_at = :now, leaf_id = :leaf,"
                 " model_id = COALESCE(:model, model_id) WHERE id = :cid",
                 {
                     "now": created,
                     "cid": cid,
+                    "leaf": mid,
                     "model": message.info.model_id if message.info else None,
                 },
             )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return mid
 
     def update_message(self, message_id: int, content: str, info: ReplyInfo | None) -> None:
         """Rewrite a message being streamed (its text so far, or its final text and figures)."""
@@ -237,29 +251,109 @@ class ConversationStore:
                 {"content": content, "info": _info_json(info), "id": message_id},
             )
 
-    def delete_messages_from(self, cid: str, message_id: int) -> None:
-        """Delete a message and every later one (for regenerate and edit)."""
+    def set_leaf(self, cid: str, leaf_id: int) -> None:
+        """Make the branch that ends at ``leaf_id`` the one the chat shows and continues."""
         with self._write() as db:
             db.execute(
-                "DELETE FROM messages WHERE conversation_id = :cid AND id >= :id",
-                {"cid": cid, "id": message_id},
+                "UPDATE conversations SET leaf_id = ? WHERE id = ? AND EXISTS"
+                " (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)",
+                (leaf_id, cid, leaf_id, cid),
             )
 
+    def withdraw(self, cid: str, message_id: int, leaf: int | None) -> None:
+        """Remove a reply that failed before its first word, and show ``leaf`` again.
+
+        A regenerate that fails (a server down) then leaves the reply it would have replaced
+        in place and selected, and no empty version beside it. A message with followers stays.
+        """
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM messages WHERE id = ? AND conversation_id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM messages WHERE parent_id = ?)",
+                (message_id, cid, message_id),
+            )
+            db.execute(
+                "UPDATE conversations SET leaf_id = ? WHERE id = ? AND leaf_id = ?",
+                (leaf, cid, message_id),
+            )
+
+    def delete_branch(self, cid: str, message_id: int) -> int | None:
+        """Delete a message and everything that follows it; return the chat's leaf after.
+
+        The explicit way to remove a branch (the app asks first). The chat's KV snapshots go
+        too: their tokens may hold the deleted text.
+        """
+        with self._write() as db:
+            row = db.execute(
+                "SELECT parent_id FROM messages WHERE id = ? AND conversation_id = ?",
+                (message_id, cid),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"message {message_id} is not in conversation {cid}")
+            db.execute(
+                "WITH RECURSIVE below(id) AS (SELECT :mid UNION ALL"
+                " SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id)"
+                " DELETE FROM messages WHERE id IN below",
+                {"mid": message_id},
+            )
+            outline = _outline(db, cid)
+            leaf = db.execute("SELECT leaf_id FROM conversations WHERE id = ?", (cid,))
+            current = leaf.fetchone()[0]
+            if current not in outline.parents:
+                parent = row["parent_id"]
+                if parent is not None:
+                    current = outline.leaf_under(parent)
+                else:
+                    current = max(outline.parents, default=None)
+                db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (current, cid))
+        if self.snapshots is not None:
+            self.snapshots.delete([cid])
+        return current  # type: ignore[no-any-return]
+
+    def fork(self, cid: str, leaf_id: int) -> str:
+        """Copy the branch that ends at ``leaf_id`` into a new chat; return its id."""
+        conversation = self.get(cid, leaf=leaf_id)
+        c = conversation
+        with self._write() as db:
+            new = _insert_conversation(
+                db,
+                title_from(f"{c.title} (fork)"),
+                utc_now(),
+                utc_now(),
+                c.model_id,
+                c.system_prompt,
+                c.settings,
+            )
+            parent = None
+            for message in conversation.messages:
+                parent = _insert_message(db, new, message, parent, message.created_at)
+            db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (parent, new))
+        return new
+
     def import_conversation(self, conversation: Conversation) -> str:
-        """Save a whole conversation (from an export) under a new id, times kept."""
+        """Save a whole conversation (from an export) under a new id, times kept.
+
+        Its messages may form a tree: each then has an id and the id of its parent, both local
+        to the document, a parent always before its children (``transcript.from_document``
+        checks it). Messages without ids follow one another.
+        """
         c = conversation
         with self._write() as db:
             cid = _insert_conversation(
                 db, c.title, c.created_at, c.updated_at, c.model_id, c.system_prompt, c.settings
             )
-            db.executemany(
-                "INSERT INTO messages (conversation_id, role, content, created_at, info)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [
-                    (cid, str(m.role), m.content, m.created_at, _info_json(m.info))
-                    for m in conversation.messages
-                ],
-            )
+            new_ids: dict[int, int] = {}
+            previous: int | None = None
+            for m in conversation.messages:
+                if m.id is None:
+                    parent = previous
+                else:
+                    parent = None if m.parent_id is None else new_ids[m.parent_id]
+                previous = _insert_message(db, cid, m, parent, m.created_at)
+                if m.id is not None:
+                    new_ids[m.id] = previous
+            leaf = new_ids.get(c.leaf_id, previous) if c.leaf_id is not None else previous
+            db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (leaf, cid))
         return cid
 
     def rename(self, cid: str, title: str) -> None:
@@ -339,8 +433,13 @@ class ConversationStore:
         return None if row is None else str(row["id"])
 
     @_locked
-    def get(self, cid: str) -> Conversation:
-        """Load a whole conversation.
+    def get(self, cid: str, *, leaf: int | None = None, through: int | None = None) -> Conversation:
+        """Load a conversation: the branch in view, and the outline of the whole tree.
+
+        Args:
+            cid: The conversation's exact id.
+            leaf: Load the branch that ends at this message instead of the saved leaf.
+            through: Load the newest branch that passes through this message (a search hit).
 
         Raises:
             ConversationNotFoundError: No conversation has this exact id.
@@ -348,17 +447,20 @@ class ConversationStore:
         row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (cid,)).fetchone()
         if row is None:
             raise ConversationNotFoundError(f"no conversation has the id '{cid}'")
+        outline = _outline(self._db, cid)
+        if through is not None and through in outline.parents:
+            leaf = outline.leaf_under(through)
+        if leaf is None or leaf not in outline.parents:
+            leaf = row["leaf_id"]
+        if leaf not in outline.parents:  # a leaf another process deleted: the newest message
+            leaf = max(outline.parents, default=None)
+        path = outline.path_to(leaf) if leaf is not None else []
         messages = tuple(
-            Message(
-                Role(m["role"]),
-                m["content"],
-                m["created_at"],
-                info_from_dict(json.loads(m["info"])) if m["info"] else None,
-            )
+            _message(m)
             for m in self._db.execute(
-                "SELECT role, content, created_at, info FROM messages"
-                " WHERE conversation_id = ? ORDER BY id",
-                (cid,),
+                "SELECT * FROM messages WHERE conversation_id = ?"
+                " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                (cid, json.dumps(path)),
             )
         )
         return Conversation(
@@ -370,24 +472,28 @@ class ConversationStore:
             system_prompt=row["system_prompt"],
             settings=json.loads(row["settings"]),
             messages=messages,
+            leaf_id=leaf,
+            outline=outline,
         )
 
     @_locked
-    def position(self, cid: str, message_id: int) -> int:
-        """Index of message ``message_id`` in its conversation's messages."""
-        row = self._db.execute(
-            "SELECT count(*) FROM messages WHERE conversation_id = ? AND id < ?",
-            (cid, message_id),
-        ).fetchone()
-        return int(row[0])
+    def outline(self, cid: str) -> Outline:
+        """The shape of a conversation's tree (empty for an unknown id)."""
+        return _outline(self._db, cid)
 
     @_locked
-    def message_ids(self, cid: str) -> list[int]:
-        """Row ids of a conversation's messages, in order."""
+    def leaf(self, cid: str) -> int | None:
+        """The last message of the branch the chat continues, as saved."""
+        row = self._db.execute("SELECT leaf_id FROM conversations WHERE id = ?", (cid,)).fetchone()
+        return None if row is None else row[0]
+
+    @_locked
+    def tree(self, cid: str) -> list[Message]:
+        """Every message of a conversation, every branch, oldest first."""
         rows = self._db.execute(
-            "SELECT id FROM messages WHERE conversation_id = ? ORDER BY id", (cid,)
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (cid,)
         )
-        return [int(row["id"]) for row in rows]
+        return [_message(row) for row in rows]
 
     @_locked
     def recent(self, limit: int = 50) -> list[ConversationSummary]:
@@ -479,6 +585,44 @@ class ConversationStore:
             }
             dropped.update(mid for mid in ids if mid not in stemmed)
         return [row for row in rows if row["id"] not in dropped]
+
+
+def _insert_message(
+    db: sqlite3.Connection, cid: str, message: Message, parent: int | None, created: str
+) -> int:
+    """Insert a message row after ``parent`` (inside a write transaction); return its id."""
+    cursor = db.execute(
+        "INSERT INTO messages (conversation_id, parent_id, role, content, created_at, info)"
+        " VALUES (:cid, :parent, :role, :content, :created, :info)",
+        {
+            "cid": cid,
+            "parent": parent,
+            "role": str(message.role),
+            "content": message.content,
+            "created": created,
+            "info": _info_json(message.info),
+        },
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _message(row: sqlite3.Row) -> Message:
+    """A message from its row."""
+    return Message(
+        Role(row["role"]),
+        row["content"],
+        row["created_at"],
+        info_from_dict(json.loads(row["info"])) if row["info"] else None,
+        row["id"],
+        row["parent_id"],
+    )
+
+
+def _outline(db: sqlite3.Connection, cid: str) -> Outline:
+    """The tree's shape: every message's parent."""
+    rows = db.execute("SELECT id, parent_id FROM messages WHERE conversation_id = ?", (cid,))
+    return Outline({row[0]: row[1] for row in rows})
 
 
 def _insert_conversation(

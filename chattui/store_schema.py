@@ -70,6 +70,21 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO messages_tri (rowid, content) VALUES (new.id, new.content || '  ');
     END;
     """,
+    # 4: messages form a tree. Each follows a parent (NULL: the first of its chat) and a chat
+    # remembers the last message of the branch in view. Existing chats become one branch each:
+    # every message follows the one before it.
+    """
+    ALTER TABLE messages ADD COLUMN parent_id INTEGER;
+    ALTER TABLE conversations ADD COLUMN leaf_id INTEGER;
+    UPDATE messages SET parent_id = chain.previous FROM (
+        SELECT id, lag(id) OVER (PARTITION BY conversation_id ORDER BY id) AS previous
+        FROM messages
+    ) AS chain WHERE chain.id = messages.id AND chain.previous IS NOT NULL;
+    UPDATE conversations SET leaf_id = (
+        SELECT max(id) FROM messages WHERE conversation_id = conversations.id
+    );
+    CREATE INDEX messages_by_parent ON messages (parent_id);
+    """,
 )
 """Schema migrations; ``PRAGMA user_version`` counts those applied."""
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,8 @@ from chattui.conversation import (
 from chattui.errors import UsageError
 
 EXPORT_FORMAT = "chattui-conversation"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+"""Version 2 keeps the tree (ids, parent ids, the leaf); version 1 documents still import."""
 
 
 def age(timestamp: str, now: datetime | None = None) -> str:
@@ -64,8 +66,20 @@ def to_markdown(conversation: Conversation) -> str:
     return "\n".join(lines)
 
 
-def to_document(conversation: Conversation) -> dict[str, Any]:
-    """The conversation as a JSON-ready document that ``from_document`` reads back."""
+def to_document(
+    conversation: Conversation, tree: Sequence[Message] | None = None
+) -> dict[str, Any]:
+    """The conversation as a JSON-ready document that ``from_document`` reads back.
+
+    Args:
+        conversation: The chat (its branch in view when ``tree`` is not given).
+        tree: Every message of the chat, oldest first: the document keeps every branch, each
+            message with its id and its parent's, and the leaf in view.
+    """
+    messages = list(conversation.messages if tree is None else tree)
+    if any(m.id is None for m in messages):  # not saved: one branch, numbered here
+        messages = [replace(m, id=i, parent_id=i - 1 or None) for i, m in enumerate(messages, 1)]
+    leaf = conversation.leaf_id if tree is not None else None
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -76,14 +90,17 @@ def to_document(conversation: Conversation) -> dict[str, Any]:
         "model_id": conversation.model_id,
         "system_prompt": conversation.system_prompt,
         "settings": dict(conversation.settings),
+        "leaf_id": leaf if leaf is not None else (messages[-1].id if messages else None),
         "messages": [
             {
+                "id": m.id,
+                "parent_id": m.parent_id,
                 "role": str(m.role),
                 "content": m.content,
                 "created_at": m.created_at,
                 "info": info_to_dict(m.info),
             }
-            for m in conversation.messages
+            for m in messages
         ],
     }
 
@@ -104,31 +121,29 @@ def from_document(data: Any, where: str) -> Conversation:
     """
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise UsageError(f"{where} is not a chattui conversation export (format {EXPORT_FORMAT})")
-    if data.get("version") != EXPORT_VERSION:
-        raise UsageError(f"{where}: export version {data.get('version')!r} is not supported")
-    messages = []
+    version = data.get("version")
+    if version not in (1, EXPORT_VERSION) or isinstance(version, bool):
+        raise UsageError(f"{where}: export version {version!r} is not supported")
+    messages: list[Message] = []
+    seen: set[int] = set()
     for index, item in enumerate(_field(data, "messages", (list,), where), start=1):
         label = f"{where}: message {index}"
         if not isinstance(item, dict):
             raise UsageError(f"{label} must be an object")
-        role = _field(item, "role", (str,), label)
-        if role not in ("user", "assistant", "system"):
-            raise UsageError(f"{label}: 'role' must be user, assistant or system")
-        info = _field(item, "info", (dict, type(None)), label)
-        try:
-            if info is not None:
-                check_info(info)
-            parsed = info_from_dict(info)
-        except TypeError as error:
-            raise UsageError(f"{label}: 'info' is malformed: {error}") from None
-        messages.append(
-            Message(
-                Role(role),
-                _field(item, "content", (str,), label),
-                _field(item, "created_at", (str,), label),
-                parsed,
-            )
-        )
+        message = _message(item, label)
+        if version == 1:  # one branch: each message follows the one before
+            message = replace(message, id=index, parent_id=index - 1 or None)
+        if message.id is None:
+            raise UsageError(f"{label}: 'id' must be int")
+        if version != 1 and message.id in seen:
+            raise UsageError(f"{label}: id {message.id} is used twice")
+        if version != 1 and message.parent_id is not None and message.parent_id not in seen:
+            raise UsageError(f"{label}: 'parent_id' must be the id of an earlier message")
+        seen.add(message.id)
+        messages.append(message)
+    leaf = data.get("leaf_id") if version != 1 else (messages[-1].id if messages else None)
+    if leaf is not None and (type(leaf) is not int or leaf not in seen):
+        raise UsageError(f"{where}: 'leaf_id' must be the id of one of its messages")
     return Conversation(
         id=_field(data, "id", (str,), where),
         title=_field(data, "title", (str,), where),
@@ -138,4 +153,32 @@ def from_document(data: Any, where: str) -> Conversation:
         system_prompt=_field(data, "system_prompt", (str, type(None)), where),
         settings=_field(data, "settings", (dict,), where),
         messages=tuple(messages),
+        leaf_id=leaf,
+    )
+
+
+def _message(item: Mapping[str, Any], label: str) -> Message:
+    """One message of a document (its ids as written; absent in version 1)."""
+    role = _field(item, "role", (str,), label)
+    if role not in ("user", "assistant", "system"):
+        raise UsageError(f"{label}: 'role' must be user, assistant or system")
+    info = _field(item, "info", (dict, type(None)), label)
+    try:
+        if info is not None:
+            check_info(info)
+        parsed = info_from_dict(info)
+    except TypeError as error:
+        raise UsageError(f"{label}: 'info' is malformed: {error}") from None
+    ids = [item.get("id"), item.get("parent_id")]
+    if "id" in item and (isinstance(ids[0], bool) or not isinstance(ids[0], int)):
+        raise UsageError(f"{label}: 'id' must be int")
+    if isinstance(ids[1], bool) or not isinstance(ids[1], int | None):
+        raise UsageError(f"{label}: 'parent_id' must be int or null")
+    return Message(
+        Role(role),
+        _field(item, "content", (str,), label),
+        _field(item, "created_at", (str,), label),
+        parsed,
+        ids[0],
+        ids[1],
     )

@@ -14,6 +14,7 @@ from chattui.catalog import Catalog, ResolvedModel
 from chattui.engine.base import EngineSettings
 from chattui.engine.llama import LlamaEngine, repack_choice
 from chattui.paths import resolve_paths
+from tests.cli.conftest import SCRIPTED_CATALOG
 from tests.remote.servers import KEY, FaultServer, LlamaServer, write_endpoints
 
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -100,3 +101,12 @@ def lab(chattui_home: Path, llama_server: LlamaServer, monkeypatch: pytest.Monke
         chattui_home, f'id = "lab"\nbase_url = "{llama_server.base_url}"\napi_key_env = "LAB_KEY"'
     )
     return llama_server.base_url
+
+
+@pytest.fixture
+def scripted_models(chattui_home: Path) -> Path:
+    """A user models.toml adding scripted 'echo' and 'hostile' models."""
+    path = chattui_home / "config" / "models.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(SCRIPTED_CATALOG)
+    return path

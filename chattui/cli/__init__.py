@@ -165,6 +165,15 @@ def ask(
     cid: Annotated[
         str | None, typer.Option("--cid", help="Continue this conversation (id or prefix).")
     ] = None,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--from",
+            metavar="MESSAGE",
+            help="Branch the continued chat at this message: after a reply, the question "
+            "follows it; at a question, it is asked in its place. Ids: history show ID --tree.",
+        ),
+    ] = None,
     no_save: Annotated[
         bool, typer.Option("--no-save", help="Keep this chat out of the history.")
     ] = False,
@@ -198,6 +207,7 @@ def ask(
         continue_latest=continue_latest,
         conversation=cid,
         no_save=no_save,
+        after=after,
     )
     _ask(request)
 

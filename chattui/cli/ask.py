@@ -21,7 +21,7 @@ from chattui.cli.output import (
     echo,
 )
 from chattui.config import Config, load_config
-from chattui.errors import ConversationNotFoundError, UsageError
+from chattui.errors import UsageError
 from chattui.paths import Paths, resolve_paths
 from chattui.roles import find_role, load_roles, role_language
 from chattui.sampling import Sampling
@@ -56,6 +56,8 @@ class AskRequest:
     """Id or prefix of a conversation to continue (--cid)."""
     no_save: bool = False
     """Keep this chat out of the store."""
+    after: int | None = None
+    """Branch at this message of the continued chat (--from)."""
 
 
 def read_stdin(stream: IO[str] | None) -> str | None:
@@ -133,11 +135,13 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     Raises:
         ChattuiError: Anything the user must fix, reported by the caller as one line.
     """
-    from chattui.chat import ChatSession, ChatTurn
+    from chattui.chat import ChatSession, ChatTurn, open_conversation
     from chattui.store import ConversationStore
 
     if request.continue_latest and request.conversation:
         raise UsageError("use either -c/--continue or --cid, not both")
+    if request.after is not None and not (request.continue_latest or request.conversation):
+        raise UsageError("--from needs the conversation: give --cid ID or -c")
     prompt = compose_prompt(request.prompt, read_stdin(stdin))
     paths = resolve_paths()
     config = load_config(paths.config_file)
@@ -149,13 +153,12 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     conversation = None
     if continuing:
         assert store is not None
-        if request.conversation is not None:
-            cid = store.resolve(request.conversation)
-        elif (latest := store.latest_id()) is not None:
-            cid = latest
-        else:
-            raise ConversationNotFoundError("there is no saved conversation to continue yet")
-        conversation = store.get(cid)
+        conversation = open_conversation(
+            store,
+            latest=request.continue_latest,
+            prefix=request.conversation,
+            after=request.after,
+        )
     role = None
     if request.role is not None:
         roles = load_roles(paths.roles_dir, role_language(config.language))

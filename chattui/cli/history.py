@@ -74,12 +74,30 @@ def list_(
 
 
 @history_app.command()
-def show(conversation_id: IdArgument, as_json: JsonFlag = False) -> None:
-    """Show a conversation: Markdown on a terminal, plain text in a pipe."""
+def show(
+    conversation_id: IdArgument,
+    tree: Annotated[
+        bool,
+        typer.Option(
+            "--tree", help="Draw every branch, with the message ids to branch from (ask --from)."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a conversation's branch in view: Markdown on a terminal, plain text in a pipe."""
     with _store() as store:
-        conversation = store.get(store.resolve(conversation_id))
+        cid = store.resolve(conversation_id)
+        conversation = store.get(cid)
+        messages = store.tree(cid) if tree or as_json else None
     if as_json:
-        print_json(to_document(conversation))
+        print_json(to_document(conversation, messages))
+        return
+    if messages is not None:
+        from rich.console import Console
+
+        from chattui.cli.tree import draw_tree
+
+        Console(highlight=False).print(draw_tree(conversation, messages))
         return
     text = to_markdown(conversation)
     if sys.stdout.isatty():
@@ -121,9 +139,11 @@ def export(
     if as_format not in ("md", "json"):
         raise UsageError(f"--format {as_format}: allowed: md, json")
     with _store() as store:
-        conversation = store.get(store.resolve(conversation_id))
-    if as_format == "json":
-        text = json.dumps(to_document(conversation), ensure_ascii=False, indent=2) + "\n"
+        cid = store.resolve(conversation_id)
+        conversation = store.get(cid)
+        tree = store.tree(cid) if as_format == "json" else None
+    if as_format == "json":  # every branch; Markdown has the one in view
+        text = json.dumps(to_document(conversation, tree), ensure_ascii=False, indent=2) + "\n"
     else:
         text = to_markdown(conversation)
     if output is None:

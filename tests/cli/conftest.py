@@ -8,9 +8,6 @@ import select
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
-
-import pytest
 
 HOSTILE_REPLY = "[bold]x[/bold] \x1b[31mred\x1b[0m \x9b2J \x07bell"
 
@@ -83,12 +80,3 @@ def run_on_tty(*args: str, columns: int = 80) -> Run:
     return Run(
         code, b"".join(chunks).decode("utf-8", errors="replace"), process.stderr.read().decode()
     )
-
-
-@pytest.fixture
-def scripted_models(chattui_home: Path) -> Path:
-    """A user models.toml adding scripted 'echo' and 'hostile' models."""
-    path = chattui_home / "config" / "models.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(SCRIPTED_CATALOG)
-    return path

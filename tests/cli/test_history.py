@@ -9,7 +9,6 @@ import select
 import sqlite3
 import subprocess
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from chattui.chat import ChatSession
 from chattui.engine.llama import LlamaEngine
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
+from tests.chats import renumbered
 from tests.cli.conftest import chattui_cmd, run
 
 
@@ -124,12 +124,17 @@ def test_user_message_committed_before_generation(
     assert final is not None and final.finish_reason in ("stop", "length")
 
 
-def saved_reply(db: Path) -> str | None:
-    """The newest reply as another process sees it in the database (None before there is one)."""
+def saved_reply(db: Path, other_than: str) -> str | None:
+    """The newest reply outside chat ``other_than``, as another process sees it in the database.
+
+    None before there is one.
+    """
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
             row = connection.execute(
-                "SELECT content FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1"
+                "SELECT content FROM messages WHERE role = 'assistant' AND conversation_id != ?"
+                " ORDER BY id DESC LIMIT 1",
+                (other_than,),
             ).fetchone()
     except sqlite3.OperationalError:  # not created yet
         return None
@@ -162,7 +167,7 @@ def test_sigkill_mid_reply_loses_at_most_a_second(
         if ready:
             shown += os.read(process.stdout.fileno(), 65536)
             arrivals.append((time.monotonic(), len(shown)))
-        partial = saved_reply(database(chattui_home))
+        partial = saved_reply(database(chattui_home), earlier["conversation_id"])
         if partial:
             saves.add(len(partial.encode()))
     killed_at = time.monotonic()
@@ -232,7 +237,7 @@ def test_history_commands(chattui_home: Path, scripted_models: Path, tmp_path: P
     store = ConversationStore(database(chattui_home))
     original, copy = store.get(a["conversation_id"]), store.get(new_id)
     assert copy.id != original.id
-    assert replace(copy, id=original.id) == original
+    assert renumbered(copy) == renumbered(original)
 
     md = run("history", "export", b["conversation_id"]).stdout
     assert md.startswith("# talk about [bold]penguins[/bold]")

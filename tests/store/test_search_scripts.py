@@ -166,4 +166,5 @@ def test_a_hit_names_its_message_and_where_it_is_in_the_chat(store: Conversation
     for n in range(30):
         store.add_message(cid, Message(Role.USER, f"walrus {n}" if n == 17 else f"seal {n}"))
     (hit,) = store.search("walrus")
-    assert hit.message_id is not None and store.position(cid, hit.message_id) == 17
+    assert hit.message_id is not None
+    assert store.get(cid, through=hit.message_id).messages[17].id == hit.message_id

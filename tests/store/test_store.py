@@ -44,9 +44,11 @@ def test_round_trip_of_every_field(store: ConversationStore) -> None:
         system_prompt="Be brief.",
         settings={"temperature": 0.2},
     )
-    store.add_message(cid, Message(Role.USER, "First question", "2026-01-01T00:00:00+00:00"))
+    first = store.add_message(
+        cid, Message(Role.USER, "First question", "2026-01-01T00:00:00+00:00")
+    )
     info = reply_info()
-    store.add_message(
+    second = store.add_message(
         cid, Message(Role.ASSISTANT, "Answer **bold**", "2026-01-01T00:00:01+00:00", info)
     )
     loaded = store.get(cid)
@@ -54,9 +56,12 @@ def test_round_trip_of_every_field(store: ConversationStore) -> None:
     assert loaded.system_prompt == "Be brief." and loaded.settings == {"temperature": 0.2}
     assert loaded.model_id == "smollm2-135m"
     assert loaded.messages == (
-        Message(Role.USER, "First question", "2026-01-01T00:00:00+00:00"),
-        Message(Role.ASSISTANT, "Answer **bold**", "2026-01-01T00:00:01+00:00", info),
+        Message(Role.USER, "First question", "2026-01-01T00:00:00+00:00", None, first),
+        Message(
+            Role.ASSISTANT, "Answer **bold**", "2026-01-01T00:00:01+00:00", info, second, first
+        ),
     )
+    assert loaded.leaf_id == second
     assert loaded.updated_at == "2026-01-01T00:00:01+00:00"
 
 
@@ -128,10 +133,10 @@ def test_search_follows_edits_and_deletes(store: ConversationStore) -> None:
     assert sqlite3.connect(store.path).execute("SELECT count(*) FROM messages").fetchone()[0] == 0
 
 
-def test_rename_and_delete_messages_from(store: ConversationStore) -> None:
+def test_rename_and_delete_a_branch(store: ConversationStore) -> None:
     cid = store.create(title="t", model_id=None, system_prompt=None)
     ids = [store.add_message(cid, Message(Role.USER, str(i))) for i in range(4)]
-    store.delete_messages_from(cid, ids[2])
+    assert store.delete_branch(cid, ids[2]) == ids[1]
     assert [m.content for m in store.get(cid).messages] == ["0", "1"]
     store.rename(cid, "  new title ")
     assert store.get(cid).title == "new title"

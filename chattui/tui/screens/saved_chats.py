@@ -198,8 +198,12 @@ class SavedChats(Screen[None]):
         store = self.services.store
         assert store is not None
         try:
-            conversation = store.get(cid)
-            at = None if message_id is None else store.position(cid, message_id)
+            # A hit in another branch opens the chat on that branch, and makes it the one
+            # the chat continues.
+            conversation = store.get(cid, through=message_id)
+            at = next((i for i, m in enumerate(conversation.messages) if m.id == message_id), None)
+            if message_id is not None and conversation.leaf_id is not None:
+                store.set_leaf(cid, conversation.leaf_id)
         except ChattuiError as error:
             self.app.call_from_thread(self._gone, error)
             return
@@ -222,7 +226,8 @@ class SavedChats(Screen[None]):
         store = self.services.store
         session = self.host.session
         if session is not None and session.cid is not None and store is not None:
-            return store.get(session.cid)
+            last = session.history[-1].id if session.history else None
+            return store.get(session.cid, leaf=last)  # the branch in view
         if session is not None and session.history:  # history is off: export what is on screen
             first = session.history[0]
             return Conversation(
