@@ -11,7 +11,11 @@ Aims: first frame within 1.0 s and newest message within 1.5 s whatever the leng
 With ``--others N``, the chats are opened with N other chats saved, and the sidebar's filter is
 timed as a key at a time is typed, from the key to the results shown (aim under 100 ms).
 
-Run: python -m bench.tui_open [--sizes 0 100 400 2000] [--others 10000] [--reps 3]
+With ``--branched``, a 2,000-message chat that forks 50 times (each fork a second version of a
+reply with a short continuation) is opened the same way, and switching versions (Alt+Left and
+Alt+Right at the newest fork) is timed from the key to the new branch drawn (aim under 100 ms).
+
+Run: python -m bench.tui_open [--sizes 0 100 400 2000] [--others 10000] [--reps 3] [--branched]
 """
 
 from __future__ import annotations
@@ -78,6 +82,60 @@ def fill(home: Path, count: int, others: int) -> None:
             )
     finally:
         store.close()
+
+
+FORKS = 50
+
+
+def fill_branched(home: Path, count: int) -> None:
+    """A chat of ``count`` messages in view, with ``FORKS`` other versions of replies on the way."""
+    fill(home, count, 0)
+    store = ConversationStore(resolve_paths({"CHATTUI_HOME": str(home)}).database)
+    try:
+        cid = store.recent(1)[0].id
+        chat = store.get(cid)
+        leaf = chat.leaf_id
+        replies = [m for m in chat.messages if m.role is Role.ASSISTANT]
+        for n, reply in enumerate(replies[:: max(1, len(replies) // FORKS)][:FORKS]):
+            other = store.add_message(
+                cid, Message(Role.ASSISTANT, f"Another version {n}."), parent=reply.parent_id
+            )
+            question = store.add_message(cid, Message(Role.USER, "And then?"), parent=other)
+            store.add_message(cid, Message(Role.ASSISTANT, f"Then {n}."), parent=question)
+        assert leaf is not None
+        store.set_leaf(cid, leaf)
+    finally:
+        store.close()
+
+
+async def switch_times(switches: int) -> list[float]:
+    """Seconds from Alt+Left / Alt+Right to the other version's branch drawn (in-process)."""
+    from bench.common import real_app
+    from chattui.sampling import Sampling
+    from chattui.tui.app import ChatApp
+    from chattui.tui.services import StartOptions
+    from chattui.tui.widgets.transcript import Transcript
+
+    app, store = real_app(Sampling())
+    app = ChatApp(app.services, StartOptions(continue_latest=True))
+    times: list[float] = []
+    async with app.run_test(size=SIZE) as pilot:
+        while "ready" not in str(app.screen.query_one("#status").render()):
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+        transcript = app.screen.query_one(Transcript)
+        for n in range(switches):
+            before = [item.id for item in transcript.items()]
+            drawn = asyncio.Event()
+            started = time.perf_counter()
+            await pilot.press("alt+left" if n % 2 == 0 else "alt+right")
+            while [item.id for item in transcript.items()] == before:
+                await asyncio.sleep(0.001)
+            app.call_after_refresh(drawn.set)
+            await drawn.wait()
+            times.append(time.perf_counter() - started)
+    store.close()
+    return times
 
 
 def screen() -> str:
@@ -209,6 +267,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 100, 400, 2000])
     parser.add_argument("--others", type=int, default=0, help="other saved chats")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--branched", action="store_true", help="time a chat with 50 forks")
     args = parser.parse_args()
     if shutil.which("tmux") is None:
         raise SystemExit("tmux is needed")
@@ -228,6 +287,25 @@ def main() -> None:
         print(
             f"{count:>8}  {first:>9.2f} s  {shown:>5.2f} s  {memory:>4.0f} MiB  "
             f"{memory - empty:>+4.0f} MiB"
+        )
+    if args.branched:
+        count = max(args.sizes)
+        with tempfile.TemporaryDirectory() as folder:
+            home = Path(folder)
+            fill_branched(home, count)
+            runs = [open_once(home, count) for _ in range(args.reps)]
+            first, shown, memory = (statistics.median(r[i] for r in runs) for i in range(3))
+            print(
+                f"{count:>8}  {first:>9.2f} s  {shown:>5.2f} s  {memory:>4.0f} MiB  "
+                f"{memory - (empty or memory):>+4.0f} MiB  (with {FORKS} forks)"
+            )
+            os.environ["CHATTUI_HOME"] = folder
+            times = asyncio.run(switch_times(20))
+            os.environ.pop("CHATTUI_HOME")
+        print(
+            f"switching versions in that chat ({count} messages in view, {FORKS} forks): "
+            f"median {statistics.median(times) * 1000:.0f} ms, largest "
+            f"{max(times) * 1000:.0f} ms from the key to the branch drawn (aim <= 100 ms)"
         )
     if args.others:
         with tempfile.TemporaryDirectory() as folder:

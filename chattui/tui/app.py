@@ -100,8 +100,8 @@ class ChatApp(ErrorBoundary, App[None]):
                     continue
                 key = binding.key.split(",")[0]
                 yield SystemCommand(
-                    binding.description,
-                    f"{binding.description} ({key})",
+                    binding.tooltip.split(" (")[0] if binding.tooltip else binding.description,
+                    f"{binding.tooltip or binding.description} ({key})",
                     partial(self.call_later, screen.run_action, binding.action),
                 )
             try:

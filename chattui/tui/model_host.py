@@ -133,6 +133,8 @@ class ModelHost(ErrorBoundary, Widget):
         """Set when no generation worker runs."""
         self._idle.set()
         self._quitting = threading.Event()
+        self._wanted = threading.Event()
+        """Set while a reply waits for the engine: settling the last one gives way to it."""
         self._closer: threading.Thread | None = None
         """Stops the reply and frees the model once quitting has begun."""
         self._measures = 0
@@ -283,6 +285,7 @@ class ModelHost(ErrorBoundary, Widget):
         self.stream = stream
         self._turns += 1
         self._idle.clear()  # here, not in the worker: a quit may come before it starts
+        self._wanted.set()
         self._generate(self.session, stream, start)
         return stream
 
@@ -295,6 +298,7 @@ class ModelHost(ErrorBoundary, Widget):
     def _generate(self, session: ChatSession, stream: ReplyStream, start: StartTurn) -> None:
         # The engine lock is held to the end, so the next reply waits for the snapshot.
         with self._engine_lock:
+            self._wanted.clear()
             try:
                 turn = start(session)
                 stream.attach(turn)
@@ -316,9 +320,10 @@ class ModelHost(ErrorBoundary, Widget):
         """Settle the cache and write the chat's KV snapshot.
 
         In the generating thread, under the engine lock: the next reply waits for it, and
-        then starts sooner.
+        then starts sooner. A reply asked for meanwhile (a regenerate at once) stops the
+        settling between two batches: it evaluates what is left itself, if it needs it.
         """
-        session.settle(self._quitting.is_set)
+        session.settle(lambda: self._quitting.is_set() or self._wanted.is_set())
         if not self._quitting.is_set():
             session.save_snapshot()
 

@@ -32,6 +32,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/temp", "VALUE", "set the temperature", "slash_temp"),
     SlashCommand("/role", "[NAME]", "follow a role (translate, qa, write…)", "slash_role"),
     SlashCommand("/export", "[FILE]", "save the chat as Markdown", "slash_export"),
+    SlashCommand("/fork", "", "copy the branch in view into a new chat", "slash_fork"),
     SlashCommand("/help", "", "show keys and commands", "slash_help"),
 )
 NAMES = tuple(command.name for command in COMMANDS)
@@ -42,6 +43,8 @@ _WORD = re.compile(r"/[A-Za-z][\w-]*")
 KEYS = (
     "Enter sends · Ctrl+J new line · Up recalls · Esc stops · Ctrl+T continues · Ctrl+R redoes\n"
     "Ctrl+G edits your last message · F3 copies the reply, F4 its code · F2 renames, F8 deletes\n"
+    "Nothing is overwritten: Alt+← Alt+→ show a message's other versions · F5 forks the branch"
+    " into a new chat · F9 deletes the version in view\n"
     "Ctrl+B shows the chats · Ctrl+O settings · Ctrl+P every action · Ctrl+Q quits"
 )
 

@@ -8,6 +8,7 @@ settings panel and the slash commands in chat_settings.py.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 from dataclasses import replace
@@ -19,17 +20,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from chattui.chat import ChatSession
+from chattui.chat import ChatSession, open_conversation
 from chattui.conversation import Conversation, Role
+from chattui.conversation import Message as ChatMessage
 from chattui.engine.base import EngineSettings
-from chattui.errors import ChattuiError
+from chattui.errors import ChattuiError, ConversationNotFoundError
 from chattui.sampling import Sampling
 from chattui.tui import slash
 from chattui.tui.boundary import ErrorBoundary
 from chattui.tui.model_host import ModelHost, StartTurn
 from chattui.tui.reply_stream import Progress
-from chattui.tui.reply_view import ReplyView
-from chattui.tui.screens.chat_settings import ChatSettings
+from chattui.tui.reply_view import ReplyView, Shown
+from chattui.tui.screens.branches import Branches
 from chattui.tui.screens.saved_chats import BUSY
 from chattui.tui.services import Services, StartOptions
 from chattui.tui.widgets.messages import Notice, Welcome
@@ -38,11 +40,11 @@ from chattui.tui.widgets.sidebar import Sidebar
 from chattui.tui.widgets.status import State, StatusBar
 from chattui.tui.widgets.transcript import Transcript
 
-NARROW = 80
-"""Terminals narrower than this start with the sidebar hidden."""
+NARROW = 100
+"""Terminals narrower than this start with the sidebar hidden (Ctrl+B shows it over the chat)."""
 
 
-class ChatScreen(ErrorBoundary, ChatSettings):
+class ChatScreen(ErrorBoundary, Branches):
     """One conversation at a time, with the saved ones in the sidebar."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -51,9 +53,30 @@ class ChatScreen(ErrorBoundary, ChatSettings):
         Binding("ctrl+b", "toggle_sidebar", "Chats"),
         Binding("ctrl+r", "regenerate", "Regenerate"),
         # Keys the prompt (a TextArea) does not already use for editing.
-        Binding("ctrl+g", "edit_last", "Edit last"),
+        Binding(
+            "ctrl+g",
+            "edit_last",
+            "Edit",
+            tooltip="Edit your last message and send it again (the old one stays as a version)",
+        ),
         Binding("ctrl+t", "continue_reply", "Continue reply", show=False),
+        Binding("f5", "fork", "Fork chat", show=False),
+        Binding("f9", "delete_branch", "Delete branch", show=False),
         Binding("ctrl+o", "settings", "Settings"),
+        Binding(
+            "alt+left",
+            "sibling(-1)",
+            "Versions",
+            key_display="Alt+←/→",
+            tooltip="Previous version of a message (a regenerated reply, an edited question)",
+        ),
+        Binding(
+            "alt+right",
+            "sibling(1)",
+            "Next version",
+            show=False,  # the footer shows one entry for both
+            tooltip="Next version of a message (a regenerated reply, an edited question)",
+        ),
         Binding("f2", "rename", "Rename chat", show=False),
         Binding("f3", "copy_reply", "Copy reply", show=False),
         Binding("f4", "copy_code", "Copy code block", show=False),
@@ -106,14 +129,18 @@ class ChatScreen(ErrorBoundary, ChatSettings):
 
     def on_mount(self) -> None:
         """Show saved chats, pick the model, start loading it."""
-        # On a narrow terminal the chat needs every column; Ctrl+B still shows the sidebar.
-        self.query_one(Sidebar).display = self.app.size.width >= NARROW
+        # On a narrow terminal the chat needs every column; Ctrl+B shows the sidebar over it.
+        narrow = self.app.size.width < NARROW
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not narrow
+        sidebar.set_class(narrow, "over")
         self.refresh_sidebar()
         self.query_one(PromptInput).focus()
         conversation = None
         store = self.services.store
-        if self.continue_latest and store is not None and (latest := store.latest_id()):
-            conversation = store.get(latest)
+        if self.continue_latest and store is not None:
+            with contextlib.suppress(ConversationNotFoundError):  # none yet: a new chat
+                conversation = open_conversation(store, latest=True, prefix=None)
         model_name = self.model_name
         if self._start_role is not None:
             role = self._follow(self._start_role)
@@ -210,6 +237,12 @@ class ChatScreen(ErrorBoundary, ChatSettings):
     ) -> None:
         """Start a reply in the host and make room for it in the transcript."""
         session = self.host.session
+        if session is not None and not self.host.busy and (added := session.refresh()):
+            self.notify(
+                f"Another chattui added {added} messages to this chat: they stay, as a branch "
+                "beside this one (Alt+← and Alt+→ show it).",
+                timeout=8,
+            )
         # Read before the worker starts: it rewinds the history.
         ends_with_reply = (
             session is not None
@@ -247,7 +280,9 @@ class ChatScreen(ErrorBoundary, ChatSettings):
     async def on_model_host_reply_ended(self, message: ModelHost.ReplyEnded) -> None:
         """Finish the reply widget and the status bar."""
         turn, session = message.stream.turn, self.host.session
-        final = session.history[-1] if turn is not None and session and session.history else None
+        final = None
+        if turn is not None and not turn.withdrawn and session and session.history:
+            final = session.history[-1]
         shown = await self.view.close(message.stream, final)
         self.query_one(PromptInput).cursor_blink = True
         status = self.query_one(StatusBar)
@@ -259,11 +294,25 @@ class ChatScreen(ErrorBoundary, ChatSettings):
                 self._show_chat(None, session=session)
             if shown.user is not None:
                 self.query_one(PromptInput).give_back(shown.user.text)
-        elif (stats := turn.reply.stats_or_none) is not None:
-            status.speed = stats.decode_tps
-            status.dropped = stats.dropped_messages
+        elif turn.withdrawn and session is not None:  # failed before a word: as it was
+            self._show_chat(None, session=session)
+        else:
+            if session is not None and final is not None:
+                self._name_turn(shown, session.history)
+            if (stats := turn.reply.stats_or_none) is not None:
+                status.speed = stats.decode_tps
+                status.dropped = stats.dropped_messages
+        self.show_branches()
         self.host.measure()
         self.refresh_sidebar()
+
+    @staticmethod
+    def _name_turn(shown: Shown, history: list[ChatMessage]) -> None:
+        """Give the widgets of a finished turn the ids of the messages they show."""
+        if shown.reply is not None:
+            shown.reply.message_id = history[-1].id
+        if shown.user is not None and len(history) > 1:
+            shown.user.message_id = history[-2].id
 
     # Actions -----------------------------------------------------------------------------
 
@@ -285,16 +334,23 @@ class ChatScreen(ErrorBoundary, ChatSettings):
         """Show a saved conversation (from message ``at``) and continue it."""
         self._show_chat(conversation, at=at)
 
+    def show_history(self, at: int | None = None) -> None:
+        """Show the open chat's branch again (another version was chosen), from ``at``."""
+        if self.host.session is not None:
+            self._show_chat(None, session=self.host.session, at=at, mark=False)
+
     def _show_chat(
         self,
         conversation: Conversation | None,
         *,
         session: ChatSession | None = None,
         at: int | None = None,
+        mark: bool = True,
     ) -> None:
         """Show ``conversation`` (or a new chat, or ``session``'s history) and reply to it.
 
-        ``at`` is the index of a message to show first (a search hit); None shows the newest.
+        ``at`` is the index of a message to show first (a search hit, marked unless ``mark``
+        is false); None shows the newest.
         """
         self.editing = False
         if session is None:
@@ -308,7 +364,11 @@ class ChatScreen(ErrorBoundary, ChatSettings):
         welcome = Welcome()
         welcome.model = model.spec.name if model else ""
         welcome.loading = self.host.engine is None
-        self.query_one(Transcript).show(messages, welcome, at=at)
+        labels = self.branch_labels()
+        if self.host.session is None and conversation is not None:  # the model still loading
+            labels = conversation.outline.labels(conversation.messages)
+        self.query_one(Transcript).show(messages, welcome, at=at, mark=mark, branches=labels)
+        self.show_branches()
         self.query_one(StatusBar).dropped = 0
         self.host.measure()
 

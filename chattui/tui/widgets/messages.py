@@ -26,10 +26,25 @@ from chattui.terminal_text import printable
 class UserMessage(Static):
     """A user's message, shown literally (never parsed as markup)."""
 
-    def __init__(self, text: str) -> None:
-        """Show ``text``."""
-        super().__init__(Text(printable(text)))
+    def __init__(self, text: str, *, message_id: int | None = None, branch: str = "") -> None:
+        """Show ``text``; ``branch`` is its place among its versions ("‹ 2/3 ›"), if any."""
+        super().__init__(self._body(text, branch))
         self.text = text
+        self.message_id = message_id
+        """Its id in the store (None until saved)."""
+        self.branch = branch
+
+    @staticmethod
+    def _body(text: str, branch: str) -> Text:
+        body = Text(printable(text))
+        if branch:
+            body = Text.assemble(Text(branch, style="bold"), "\n", body)
+        return body
+
+    def show_branch(self, branch: str) -> None:
+        """Show the message's place among its versions above it (nothing when it has none)."""
+        self.branch = branch
+        self.update(self._body(self.text, branch))
 
 
 @functools.cache
@@ -137,15 +152,27 @@ class Reply(Vertical):
     before it is shown.
     """
 
-    def __init__(self, text: str = "", *, note: str = "", reasoning: str = "") -> None:
+    def __init__(
+        self,
+        text: str = "",
+        *,
+        note: str = "",
+        reasoning: str = "",
+        message_id: int | None = None,
+        branch: str = "",
+    ) -> None:
         """Show ``text``; ``note`` is a short line under it (model, finish reason).
 
-        ``reasoning``, the model's thinking before it answered, is shown folded above it.
+        ``reasoning``, the model's thinking before it answered, is shown folded above it;
+        ``branch`` is the reply's place among its versions ("‹ 2/3 ›"), shown before the note.
         """
         super().__init__()
         self.reasoning = reasoning
         self.text = text
         """The whole reply, as the model wrote it."""
+        self.message_id = message_id
+        """Its id in the store (None until saved)."""
+        self.branch = branch
         self.note = note
         """The line under it (model, how it ended), as plain text."""
         self._show_note(note)
@@ -192,7 +219,14 @@ class Reply(Vertical):
     def _show_note(self, note: str) -> None:
         """Show ``note`` under the reply: text (a saved model id is never markup)."""
         self.note = note
-        self.border_subtitle = Content(printable(note))
+        line = "  ".join(part for part in (self.branch, printable(note)) if part)
+        self.border_subtitle = Content(line)
+
+    def show_branch(self, branch: str) -> None:
+        """Show the reply's place among its versions under it (nothing when it has none)."""
+        self.branch = branch
+        if not self.live:
+            self._show_note(self.note)
 
     async def finish(self, text: str, note: str, reasoning: str = "") -> None:
         """The reply ended as ``text``: show it all as Markdown, with ``note`` under it."""
@@ -291,23 +325,34 @@ class Item:
     """The line under a reply."""
     reasoning: str = ""
     """A reply's reasoning, shown folded above it."""
+    id: int | None = None
+    """The message's id in the store."""
+    branch: str = ""
+    """Its place among its versions ("‹ 2/3 ›"); empty when it has none."""
 
     @classmethod
-    def of(cls, message: Message) -> Item:
+    def of(cls, message: Message, branch: str = "") -> Item:
         """How ``message`` is shown."""
         reasoning = (message.info.reasoning if message.info else None) or ""
-        return cls(message.role is Role.USER, message.content, note_for(message), reasoning)
+        user = message.role is Role.USER
+        return cls(user, message.content, note_for(message), reasoning, message.id, branch)
 
 
 def widget_for(item: Item) -> UserMessage | Reply:
     """The widget that shows ``item``."""
     if item.user:
-        return UserMessage(item.text)
-    return Reply(item.text, note=item.note, reasoning=item.reasoning)
+        return UserMessage(item.text, message_id=item.id, branch=item.branch)
+    return Reply(
+        item.text,
+        note=item.note,
+        reasoning=item.reasoning,
+        message_id=item.id,
+        branch=item.branch,
+    )
 
 
 def item_of(widget: UserMessage | Reply) -> Item:
     """What ``widget`` shows, to be shown again once it is gone."""
     if isinstance(widget, UserMessage):
-        return Item(True, widget.text)
-    return Item(False, widget.text, widget.note, widget.reasoning)
+        return Item(True, widget.text, id=widget.message_id, branch=widget.branch)
+    return Item(False, widget.text, widget.note, widget.reasoning, widget.message_id, widget.branch)

@@ -9,6 +9,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from chattui.terminal_text import printable
+from chattui.text_width import cells, fit
 
 
 class State(enum.StrEnum):
@@ -39,16 +40,42 @@ class StatusBar(Static):
     next_drop: reactive[int] = reactive(0)
     """Oldest messages the next trim will leave out, once the context is full."""
 
+    branch: reactive[str] = reactive("")
+    """The place of the version in view among its siblings ("‹ 2/3 ›"), if it has some."""
+
     def render(self) -> Text:
-        """Compose the line (all plain text: model names are never markup)."""
-        parts = [self.model, str(self.state)] if self.model else [str(self.state)]
+        """Compose the line (all plain text: model names are never markup).
+
+        What matters most stays when the bar is narrow: the branch, the state, the speed and
+        the gauge; the model's name is shortened first, then the notes on trimming go.
+        """
+        width = self.content_size.width or 1000
+        head = [part for part in (self.branch, str(self.state)) if part]
         if self.speed:
-            parts.append(f"{self.speed:.1f} tok/s")
+            head.append(f"{self.speed:.1f} tok/s")
+        notes = [""]
         if self.capacity:
-            gauge = f"ctx {self.used:,}/{self.capacity:,} ({100 * self.used // self.capacity}%)"
-            if self.dropped:
-                gauge += f", oldest {self.dropped} messages left out"
+            percent = 100 * self.used // self.capacity
+            head.append(f"ctx {self.used:,}/{self.capacity:,} ({percent}%)")
+            left_out = f", oldest {self.dropped} left out" if self.dropped else ""
+            long = f", oldest {self.dropped} messages left out" if self.dropped else ""
             if self.next_drop:
-                gauge += f"; when full, the oldest {self.next_drop} messages go"
-            parts.append(gauge)
-        return Text(printable("  ·  ".join(parts)))
+                long += f"; when full, the oldest {self.next_drop} messages go"
+            notes = [
+                long,
+                left_out + (f"; {self.next_drop} go when full" if self.next_drop else ""),
+                left_out,
+                "",
+            ]
+        model = printable(self.model)
+        # The longest note that leaves the model's whole name room; without one, the name is
+        # shortened: the branch, state, speed and gauge always stay.
+        for note in notes:
+            tail = "  ·  ".join(head) + note
+            if cells(tail) + (cells(model) + 5 if model else 0) <= width:
+                break
+        if not model:
+            return Text(printable(tail))
+        room = width - cells(tail) - len("  ·  ")
+        shown = fit(model, room) if room >= 4 else ""
+        return Text(printable("  ·  ".join(part for part in (shown, tail) if part)))

@@ -12,7 +12,8 @@ same layout, before anything is drawn.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from textual import events
 from textual.containers import VerticalScroll
@@ -68,22 +69,43 @@ class Transcript(VerticalScroll):
         welcome: Welcome | None = None,
         *,
         at: int | None = None,
+        mark: bool = True,
+        branches: Mapping[int, str] | None = None,
     ) -> None:
         """Show ``messages`` (``welcome`` when there are none), from the newest.
 
         Args:
-            messages: The conversation.
+            messages: The branch of the conversation in view.
             welcome: Shown when there are no messages.
-            at: Index in ``messages`` of one to show at the top of the view, marked (a search
-                hit); None shows the newest.
+            at: Index in ``messages`` of one to show at the top of the view; None shows the
+                newest.
+            mark: Mark the message ``at`` (a search hit).
+            branches: Each message's place among its versions, by id, for those that have some.
         """
-        items = [Item.of(m) for m in messages if m.role is not Role.SYSTEM]
+        labels = branches or {}
+        items = [
+            Item.of(m, labels.get(m.id, "") if m.id is not None else "")
+            for m in messages
+            if m.role is not Role.SYSTEM
+        ]
         start = None
         if at is not None:
             start = sum(1 for m in messages[:at] if m.role is not Role.SYSTEM)
         self._window(items, start, welcome)
-        if start is not None and (hit := self.messages()):
+        if start is not None and mark and (hit := self.messages()):
             hit[0].add_class("hit")
+
+    def relabel(self, branches: Mapping[int, str]) -> None:
+        """Show each message's place among its versions anew (another was added)."""
+        for widget in self.messages():
+            label = branches.get(widget.message_id, "") if widget.message_id is not None else ""
+            if label != widget.branch:
+                widget.show_branch(label)
+        for items in (self._above, self._below):
+            items[:] = [
+                replace(item, branch=branches.get(item.id, "")) if item.id is not None else item
+                for item in items
+            ]
 
     def _window(self, items: list[Item], start: int | None, welcome: Widget | None = None) -> None:
         """Mount a batch of ``items`` from ``start`` (None: the newest) and fill the view."""
