@@ -12,7 +12,7 @@ snapshot), ``ask --cid ID --from MESSAGE`` asks a new question after the reply b
 the part both branches share comes from the snapshot, so its first token should come within
 1.3x of a fresh question's.
 
-Run: python -m bench.resume [--reps 3]
+Run: python -m bench.resume [--reps 3] [--lengths 500 2000 6000]
 """
 
 from __future__ import annotations
@@ -68,10 +68,13 @@ def main() -> None:
     """Measure each chat length with and without snapshots; print medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--lengths", type=int, nargs="*", default=[500, 2000, 6000], help="chat sizes in tokens"
+    )
     args = parser.parse_args()
     question = "What is the tallest mountain on Earth? Answer in one short sentence please."
     print(f"time to first token of ask -c, demo model, {args.reps} reps (medians)")
-    for size in (500, 2000, 6000):
+    for size in args.lengths:
         with tempfile.TemporaryDirectory() as folder:
             home = Path(folder)
             fill_chat(home, size)

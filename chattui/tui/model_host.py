@@ -342,7 +342,8 @@ class ModelHost(ErrorBoundary, Widget):
         messages = self.session.prompt_messages()
         self._measure(self.engine, messages, self.options.max_tokens, self._measures)
 
-    @work(thread=True, exclusive=True, group="measure")
+    # A description, so that Textual does not spell out the whole chat (its repr) at each count.
+    @work(thread=True, exclusive=True, group="measure", description="count the chat's tokens")
     def _measure(
         self, engine: Engine, messages: list[ChatMessage], reserve: int | None, generation: int
     ) -> None:

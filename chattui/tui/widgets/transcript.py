@@ -102,10 +102,10 @@ class Transcript(VerticalScroll):
             if label != widget.branch:
                 widget.show_branch(label)
         for items in (self._above, self._below):
-            items[:] = [
-                replace(item, branch=branches.get(item.id, "")) if item.id is not None else item
-                for item in items
-            ]
+            for index, item in enumerate(items):
+                label = branches.get(item.id, "") if item.id is not None else ""
+                if label != item.branch:
+                    items[index] = replace(item, branch=label)
 
     def _window(self, items: list[Item], start: int | None, welcome: Widget | None = None) -> None:
         """Mount a batch of ``items`` from ``start`` (None: the newest) and fill the view."""
