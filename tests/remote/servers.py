@@ -334,7 +334,17 @@ def _wrong_shapes(handler: Any, body: dict[str, Any], fault: FaultServer) -> Non
     handler.stream(chunk("Fine so far"), bad, DONE)
 
 
+def _down_after_first(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    """Answers once, then dies at each request: the connection drops with no response."""
+    if fault.requests["down-after-first"] == 1:
+        _ok(handler, body, fault)
+        return
+    handler.close_connection = True
+    handler.connection.shutdown(socket.SHUT_RDWR)
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "down-after-first": _down_after_first,
     "silent": _silent,
     "wrong-shape": _wrong_shapes,
     "llama-server": _ok,
