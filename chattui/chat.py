@@ -96,12 +96,15 @@ class ChatTurn:
         """Text of the reply before this turn (when continuing a stopped reply)."""
         self.failed = False
         """Whether the reply ended with an exception."""
-        self.fallback = fallback or []
+        self.fallback = fallback
         """For a new version: the branch shown again if it ends before its first word."""
-        self.version = fallback is not None
-        """Whether it is a new version of a reply in view (regenerate, continue)."""
         self.withdrawn = False
         """Whether it failed before its first word and was taken back (nothing was kept)."""
+
+    @property
+    def version(self) -> bool:
+        """Whether it is a new version of a reply in view (regenerate, continue)."""
+        return self.fallback is not None
 
     @property
     def text(self) -> str:
@@ -444,7 +447,7 @@ class ChatSession:
     def _withdraw(self, turn: ChatTurn) -> None:
         """Undo a reply that failed before its first word: the branch before it is in view."""
         turn.withdrawn = True
-        if turn.version:
+        if turn.fallback is not None:
             self.history = turn.fallback
         if self.store is not None and self.cid is not None and turn.message_id is not None:
             leaf = self.history[-1].id if self.history else None

@@ -312,8 +312,7 @@ class ConversationStore:
 
     def fork(self, cid: str, leaf_id: int) -> str:
         """Copy the branch that ends at ``leaf_id`` into a new chat; return its id."""
-        conversation = self.get(cid, leaf=leaf_id)
-        c = conversation
+        c = self.get(cid, leaf=leaf_id)
         with self._write() as db:
             new = _insert_conversation(
                 db,
@@ -325,7 +324,7 @@ class ConversationStore:
                 c.settings,
             )
             parent = None
-            for message in conversation.messages:
+            for message in c.messages:
                 parent = _insert_message(db, new, message, parent, message.created_at)
             db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (parent, new))
         return new

@@ -8,7 +8,7 @@ F5 copies the branch in view into a new chat. ``ChatScreen`` builds on it.
 
 from __future__ import annotations
 
-from chattui.conversation import Message, branch_label
+from chattui.conversation import Message, Role, branch_label
 from chattui.errors import ChattuiError
 from chattui.tui.screens.chat_settings import ChatSettings
 from chattui.tui.screens.dialogs import ConfirmScreen
@@ -36,8 +36,11 @@ class Branches(ChatSettings):
 
     def show_branches(self) -> None:
         """Show every message's versions anew, and the branch's place in the status bar."""
-        labels = self.branch_labels()
-        self.query_one(Transcript).relabel(labels)
+        self.query_one(Transcript).relabel(self.branch_labels())
+        self.show_place()
+
+    def show_place(self) -> None:
+        """Show in the status bar the place of the version the branch keys act on."""
         session = self.host.session
         target = self._fork_point()
         place = session.branch(target) if session is not None and target is not None else None
@@ -121,7 +124,7 @@ class Branches(ChatSettings):
         assert target.id is not None
         place = session.branch(target)
         below = len(session.outline.subtree(target.id)) - 1
-        what = "reply" if target.role.value == "assistant" else "question"
+        what = "reply" if target.role is Role.ASSISTANT else "question"
         question = f"Delete version {place[0] if place else 1} of this {what}" + (
             f" and the {below} messages after it?" if below else "?"
         )

@@ -368,7 +368,7 @@ class ChatScreen(ErrorBoundary, Branches):
         if self.host.session is None and conversation is not None:  # the model still loading
             labels = conversation.outline.labels(conversation.messages)
         self.query_one(Transcript).show(messages, welcome, at=at, mark=mark, branches=labels)
-        self.show_branches()
+        self.show_place()
         self.query_one(StatusBar).dropped = 0
         self.host.measure()
 
