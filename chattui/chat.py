@@ -345,10 +345,23 @@ class ChatSession:
         """
         if self.store is None or self.cid is None:
             raise UsageError("only a saved chat has branches")
-        conversation = self.store.get(self.cid, leaf=leaf)
-        if conversation.leaf_id != leaf:
-            raise UsageError(f"conversation {self.cid} has no message {leaf}")
-        self.history, self.outline = list(conversation.messages), conversation.outline
+        # The part shared with the branch in view is in memory: read only the rest.
+        path = self.outline.path_to(leaf) if leaf in self.outline.parents else []
+        known = {m.id: m for m in self.history}
+        missing = [mid for mid in path if mid not in known]
+        read = self.store.messages(self.cid, missing) if missing else []
+        if path and len(read) == len(missing):
+            known.update((m.id, m) for m in read)
+            self.history = [known[mid] for mid in path]
+        else:  # not in the outline read, or deleted since: read the tree again
+            conversation = self.store.get(self.cid, leaf=leaf)
+            self.outline = conversation.outline
+            if conversation.leaf_id != leaf:
+                raise UsageError(
+                    f"message {leaf} is no longer in conversation {self.cid}"
+                    " (deleted by another chattui?)"
+                )
+            self.history = list(conversation.messages)
         self.store.set_leaf(self.cid, leaf)
 
     def fork(self) -> str:

@@ -180,10 +180,13 @@ class Outline:
 
     def labels(self, messages: Sequence[Message]) -> dict[int, str]:
         """Each of ``messages`` that has versions: its place among them, by id."""
+        wanted = {m.id for m in messages}
         return {
-            m.id: branch_label(place)
-            for m in messages
-            if m.id is not None and (place := self.branch(m.id)) is not None
+            mid: branch_label((n, len(ids)))
+            for ids in self.children.values()
+            if len(ids) > 1
+            for n, mid in enumerate(ids, 1)
+            if mid in wanted
         }
 
     @property

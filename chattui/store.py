@@ -476,6 +476,16 @@ class ConversationStore:
         )
 
     @_locked
+    def messages(self, cid: str, ids: Sequence[int]) -> list[Message]:
+        """The messages of ``cid`` with these ids, oldest first; those deleted are left out."""
+        rows = self._db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ?"
+            " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (cid, json.dumps(list(ids))),
+        )
+        return [_message(row) for row in rows]
+
+    @_locked
     def outline(self, cid: str) -> Outline:
         """The shape of a conversation's tree (empty for an unknown id)."""
         return _outline(self._db, cid)

@@ -276,3 +276,98 @@ async def test_the_status_bar_says_a_long_chat_leaves_its_oldest_messages_out(
         await until(pilot, lambda: status.dropped > 0, "the count")
         assert 0 < status.used <= 2048 and status.dropped < 400
         assert "oldest" in str(status.render())
+
+
+def add_version(home: Path, cid: str, n: int, text: str) -> None:
+    """Give message ``n`` of chat ``cid`` another version (and a turn after it), keeping the
+    branch in view as it was."""
+    store = ConversationStore(resolve_paths({"CHATTUI_HOME": str(home)}).database)
+    try:
+        chat = store.get(cid)
+        assert chat.leaf_id is not None
+        other = store.add_message(
+            cid, Message(chat.messages[n].role, text), parent=chat.messages[n].parent_id
+        )
+        after = Role.USER if chat.messages[n].role is Role.ASSISTANT else Role.ASSISTANT
+        store.add_message(cid, Message(after, f"after {text}"), parent=other)
+        store.set_leaf(cid, chat.leaf_id)
+    finally:
+        store.close()
+
+
+async def test_switching_versions_in_a_long_chat_keeps_what_both_share_in_place(
+    app_factory: AppFactory, chattui_home: Path
+) -> None:
+    cid = save_chat(chattui_home, 120)
+    add_version(chattui_home, cid, 113, "Another version of reply 113.")
+    app = app_factory(continue_latest=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat, transcript = await opened(pilot)
+        while text_of(113) not in shown(transcript):
+            transcript.scroll_to(y=max(0, transcript.scroll_y - 10), animate=False, immediate=True)
+            await settled(pilot, transcript)
+        transcript.scroll_to_widget(
+            next(w for w in transcript.messages() if w.text == text_of(113)),
+            top=True,
+            animate=False,
+            immediate=True,
+        )
+        await settled(pilot, transcript)
+        widgets = transcript.messages()
+        shared = widgets[: next(i for i, w in enumerate(widgets) if w.text == text_of(113))]
+        above = transcript.window[0]
+        await pilot.press("alt+right")
+        await until(
+            pilot, lambda: shown(transcript)[-1] == "after Another version of reply 113.", "v2"
+        )
+        await settled(pilot, transcript)
+
+        def kept() -> bool:
+            """Whether what both branches share is still the same widgets, in order."""
+            now = transcript.messages()
+            return shared[0] in now and now[now.index(shared[0]) :][: len(shared)] == shared
+
+        assert kept() and transcript.window[0] <= above
+        chosen = transcript.messages()[-2]
+        assert chosen.text == "Another version of reply 113."
+        assert chosen.region.overlaps(transcript.region)
+        assert chat.query_one(StatusBar).branch == "‹ 2/2 ›"
+        items = [item.text for item in transcript.items()]
+        assert items == [text_of(n) for n in range(113)] + [
+            "Another version of reply 113.",
+            "after Another version of reply 113.",
+        ]
+        assert [m.content for m in stored(app)][-1] == "after Another version of reply 113."
+        y = chosen.region.y
+        await pilot.press("alt+left")
+        await until(pilot, lambda: len(transcript.items()) == 120, "the first version's branch")
+        await settled(pilot, transcript)
+        assert [item.text for item in transcript.items()] == [text_of(n) for n in range(120)]
+        assert kept()
+        # The longer branch has room below: the version chosen shows where the other was.
+        back = next(w for w in transcript.messages() if w.text == text_of(113))
+        assert back.region.y == y
+        await pilot.press("ctrl+end")
+        await settled(pilot, transcript)
+        assert shown(transcript)[-1] == text_of(119)
+
+
+async def test_switching_a_version_far_above_the_view_shows_it(
+    app_factory: AppFactory, chattui_home: Path
+) -> None:
+    cid = save_chat(chattui_home, 120)
+    add_version(chattui_home, cid, 4, "Question number 4, asked again?")
+    app = app_factory(continue_latest=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        _chat, transcript = await opened(pilot)
+        assert transcript.window[0] > 4  # the version is far above what is mounted
+        await pilot.press("alt+right")
+        await until(pilot, lambda: len(transcript.items()) == 6, "the other branch")
+        await settled(pilot, transcript)
+        assert [item.text for item in transcript.items()] == [
+            *(text_of(n) for n in range(4)),
+            "Question number 4, asked again?",
+            "after Question number 4, asked again?",
+        ]
+        chosen = next(w for w in transcript.messages() if w.text.endswith("asked again?"))
+        assert chosen.region.overlaps(transcript.region)

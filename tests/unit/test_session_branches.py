@@ -12,7 +12,7 @@ from chattui.chat import ChatSession
 from chattui.conversation import Message, Role
 from chattui.engine.base import Reply
 from chattui.engine.scripted import ScriptedEngine
-from chattui.errors import GenerationError
+from chattui.errors import GenerationError, UsageError
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
 
@@ -112,3 +112,36 @@ def test_switching_versions_is_saved_and_survives_reopening(store: ConversationS
         conversation=store.get(chat.cid),
     )
     assert contents(again.history) == ["q", "one"] and again.branch(again.history[-1]) == (1, 2)
+
+
+def test_switching_reads_only_what_the_branch_in_view_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "chats.db"
+    store = ConversationStore(path)
+    chat = session(store, ScriptedEngine(["one", "two", "three"]))
+    list(chat.send("q"))
+    list(chat.send("more"))
+    first = chat.history[1]
+    list(chat.regenerate())  # "three" beside "two"
+    assert chat.cid is not None
+    read: list[list[int]] = []
+    messages = store.messages
+
+    def counting(cid: str, ids: Sequence[int]) -> list[Message]:
+        read.append(list(ids))
+        return messages(cid, ids)
+
+    store.messages = counting  # type: ignore[method-assign]
+    assert chat.show_sibling(chat.history[-1], -1)
+    assert contents(chat.history) == ["q", "one", "more", "two"]
+    assert len(read) == 1 and len(read[0]) == 1  # "two" alone: the rest was in view
+    assert chat.history[1] is first
+    # Another process deletes the version about to be shown: the tree is read again.
+    other = ConversationStore(path)
+    three = chat.outline.neighbour(chat.history[-1].id or 0, 1)
+    assert three is not None
+    assert other.delete_branch(chat.cid, three) is not None
+    with pytest.raises(UsageError, match="no longer in conversation"):
+        chat.show_sibling(chat.history[-1], 1)
+    assert contents(chat.history) == ["q", "one", "more", "two"]
+    assert chat.branch(chat.history[-1]) is None  # the versions left: one
+    assert contents(store.get(chat.cid).messages) == ["q", "one", "more", "two"]

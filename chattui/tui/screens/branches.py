@@ -25,8 +25,8 @@ NO_VERSIONS = (
 class Branches(ChatSettings):
     """Versions of messages: switch, fork, delete a branch."""
 
-    def show_history(self, at: int | None = None) -> None:
-        """Show the session's branch again (from message ``at``). The chat screen does it."""
+    def show_history(self) -> None:
+        """Show the session's branch again. The chat screen does it."""
         raise NotImplementedError
 
     def branch_labels(self) -> dict[int, str]:
@@ -54,17 +54,22 @@ class Branches(ChatSettings):
         session = self.host.session
         if session is None:
             return None
-        forked = {m.id: m for m in session.history if session.branch(m) is not None}
+        forked = self.branch_labels()
         if not forked:
             return None
         transcript = self.query_one(Transcript)
         view = transcript.region
-        for widget in reversed(transcript.messages()):
-            if widget.message_id in forked and widget.region.overlaps(view):
-                return forked[widget.message_id]
-        return list(forked.values())[-1]
+        wanted = next(
+            (
+                widget.message_id
+                for widget in reversed(transcript.messages())
+                if widget.message_id in forked and widget.region.overlaps(view)
+            ),
+            max(forked),
+        )
+        return next(m for m in reversed(session.history) if m.id == wanted)
 
-    def action_sibling(self, step: int) -> None:
+    async def action_sibling(self, step: int) -> None:
         """Show the previous (-1) or next (1) version of the message the keys act on."""
         session = self.host.session
         if self.host.busy:
@@ -74,17 +79,20 @@ class Branches(ChatSettings):
         if session is None or target is None:
             self._refuse(NO_VERSIONS)
             return
-        index = session.history.index(target)
         try:
             moved = session.show_sibling(target, step)
-        except ChattuiError as error:
+        except ChattuiError as error:  # deleted meanwhile: the versions left are shown
             self.notify(str(error), severity="error")
+            self.show_branches()
             return
         if not moved:
             which = "first" if step < 0 else "last"
             self.notify(f"That is the {which} version.", timeout=2)
             return
-        self.show_history(at=index)
+        await self.query_one(Transcript).follow(session.history, self.branch_labels())
+        self.show_place()
+        # The first frame of the new branch comes before the count of its tokens.
+        self.call_after_refresh(self.host.measure)
 
     def action_fork(self) -> None:
         """Copy the branch in view into a new chat, and continue there."""
@@ -135,10 +143,11 @@ class Branches(ChatSettings):
                 return
             try:
                 leaf = store.delete_branch(cid, mid)
+                session.outline = store.outline(cid)
                 if leaf is not None:
                     session.go_to(leaf)
                 else:
-                    session.history, session.outline = [], store.outline(cid)
+                    session.history = []
             except ChattuiError as error:
                 self.notify(str(error), severity="error")
                 return

@@ -334,10 +334,10 @@ class ChatScreen(ErrorBoundary, Branches):
         """Show a saved conversation (from message ``at``) and continue it."""
         self._show_chat(conversation, at=at)
 
-    def show_history(self, at: int | None = None) -> None:
-        """Show the open chat's branch again (another version was chosen), from ``at``."""
+    def show_history(self) -> None:
+        """Show the open chat's branch again (a version was deleted)."""
         if self.host.session is not None:
-            self._show_chat(None, session=self.host.session, at=at, mark=False)
+            self._show_chat(None, session=self.host.session)
 
     def _show_chat(
         self,
@@ -345,12 +345,11 @@ class ChatScreen(ErrorBoundary, Branches):
         *,
         session: ChatSession | None = None,
         at: int | None = None,
-        mark: bool = True,
     ) -> None:
         """Show ``conversation`` (or a new chat, or ``session``'s history) and reply to it.
 
-        ``at`` is the index of a message to show first (a search hit, marked unless ``mark``
-        is false); None shows the newest.
+        ``at`` is the index of a message to show first (a search hit, marked); None shows the
+        newest.
         """
         self.editing = False
         if session is None:
@@ -367,7 +366,7 @@ class ChatScreen(ErrorBoundary, Branches):
         labels = self.branch_labels()
         if self.host.session is None and conversation is not None:  # the model still loading
             labels = conversation.outline.labels(conversation.messages)
-        self.query_one(Transcript).show(messages, welcome, at=at, mark=mark, branches=labels)
+        self.query_one(Transcript).show(messages, welcome, at=at, branches=labels)
         self.show_place()
         self.query_one(StatusBar).dropped = 0
         self.host.measure()

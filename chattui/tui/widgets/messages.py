@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
@@ -85,12 +86,38 @@ class _Paragraph(MarkdownParagraph, _GrowsInPlace):
 
 
 class _Body(Markdown):
-    """The finished blocks of a reply, as Markdown."""
+    """The finished blocks of a reply, as Markdown.
+
+    A reply shown whole (a saved chat, another version) has its blocks built as it is composed:
+    Textual's Markdown parses in a thread and mounts its blocks after it is mounted, which costs
+    an empty frame and a second layout of the screen for each reply that comes into view.
+    """
 
     BLOCKS: dict[str, type[MarkdownBlock]] = {  # noqa: RUF012 - declared so by Markdown
         **Markdown.BLOCKS,
         "paragraph_open": _Paragraph,
     }
+    _composed = False
+    """Whether the blocks were built as the widget was composed."""
+
+    def compose(self) -> ComposeResult:
+        """The blocks of the text given at creation, built at once."""
+        markdown = self._initial_markdown
+        if not markdown:
+            return
+        self._initial_markdown = None
+        self._composed = True
+        self._markdown = markdown
+        self._theme = self.app.theme
+        lines = markdown.splitlines()
+        self._last_parsed_line = len(lines) - (1 if lines and lines[-1] else 0)
+        yield from self._build_from_source(markdown)
+
+    async def _on_mount(self, event: events.Mount) -> None:  # type: ignore[override]
+        """Markdown mounts its blocks here: not those composed already."""
+        if self._composed:
+            Widget._on_mount(self, event)
+            event.prevent_default()
 
 
 class _Tail(Widget):

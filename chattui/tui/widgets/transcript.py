@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from rich.cells import cell_len
 from textual import events
 from textual.containers import VerticalScroll
 from textual.geometry import Size
@@ -69,7 +70,6 @@ class Transcript(VerticalScroll):
         welcome: Welcome | None = None,
         *,
         at: int | None = None,
-        mark: bool = True,
         branches: Mapping[int, str] | None = None,
     ) -> None:
         """Show ``messages`` (``welcome`` when there are none), from the newest.
@@ -77,23 +77,64 @@ class Transcript(VerticalScroll):
         Args:
             messages: The branch of the conversation in view.
             welcome: Shown when there are no messages.
-            at: Index in ``messages`` of one to show at the top of the view; None shows the
-                newest.
-            mark: Mark the message ``at`` (a search hit).
+            at: Index in ``messages`` of one to show at the top of the view, marked (a search
+                hit); None shows the newest.
             branches: Each message's place among its versions, by id, for those that have some.
         """
-        labels = branches or {}
-        items = [
-            Item.of(m, labels.get(m.id, "") if m.id is not None else "")
-            for m in messages
-            if m.role is not Role.SYSTEM
-        ]
+        items = _items(messages, branches or {})
         start = None
         if at is not None:
             start = sum(1 for m in messages[:at] if m.role is not Role.SYSTEM)
         self._window(items, start, welcome)
-        if start is not None and mark and (hit := self.messages()):
+        if start is not None and (hit := self.messages()):
             hit[0].add_class("hit")
+
+    async def follow(self, messages: Sequence[Message], branches: Mapping[int, str]) -> None:
+        """Show another branch of the conversation in view, in place.
+
+        The messages both branches share stay mounted where they are on screen, so the version
+        chosen appears where the old one was; what differs is mounted as far as the view
+        reaches, the rest a batch a frame: switching versions costs what the screen shows, not
+        what the chat holds. The screen is drawn once, when all of it is mounted.
+
+        Args:
+            messages: The branch to show now.
+            branches: Each message's place among its versions, by id, for those that have some.
+        """
+        shown = [m for m in messages if m.role is not Role.SYSTEM]
+        widgets = self.messages()
+        old = [*self._above, *(item_of(w) for w in widgets)]
+        shared = 0
+        for item, message in zip(old, shown, strict=False):
+            if item.id is None or item.id != message.id:
+                break
+            shared += 1
+        kept = shared - len(self._above)
+        if kept < 0 or not widgets or any(widget_is_live(w) for w in widgets):
+            self._window(_items(shown, branches), min(shared, max(0, len(shown) - 1)))
+            return
+        self._epoch += 1
+        items = _items(shown[shared:], branches)
+        room = self.scrollable_content_region.bottom
+        if kept:
+            room -= widgets[kept - 1].region.bottom
+        count = _fitting(items, room, self.scrollable_content_region.width)
+        self._below = items[count:]
+        new = [widget_for(item) for item in items[:count]]
+        children = list(self.children)
+        gone = children[children.index(widgets[kept]) :] if kept < len(widgets) else []
+        # Following the newest message would scroll the version chosen out of view.
+        self.anchor(False)
+        with self.app.batch_update():
+            if gone:
+                await self.remove_children(gone)
+            if kept:
+                last = widgets[kept - 1]
+                self._keep = (last, self._placed.get(last, 0))
+                await self.mount_all(new, after=last)
+            else:
+                await self.mount_all(new, before=0)
+        self._schedule()
 
     def relabel(self, branches: Mapping[int, str]) -> None:
         """Show each message's place among its versions anew (another was added)."""
@@ -289,3 +330,29 @@ class Transcript(VerticalScroll):
 def widget_is_live(widget: Widget) -> bool:
     """Whether ``widget`` is a reply being written (never unmounted)."""
     return isinstance(widget, Reply) and widget.live
+
+
+def _items(messages: Sequence[Message], branches: Mapping[int, str]) -> list[Item]:
+    """How ``messages`` are shown (the system prompt is not), each with its place among versions."""
+    return [
+        Item.of(m, branches.get(m.id, "") if m.id is not None else "")
+        for m in messages
+        if m.role is not Role.SYSTEM
+    ]
+
+
+def _fitting(items: Sequence[Item], rows: int, width: int) -> int:
+    """How many of ``items`` (at least one) it takes to fill ``rows`` lines ``width`` wide.
+
+    An estimate from the text, made before anything is laid out: the messages mounted at once
+    after a switch are those the view shows, and the rest come a batch a frame.
+    """
+    width = max(10, width - 4)
+    filled = 0
+    for count, item in enumerate(items, 1):
+        filled += 3  # the frame and the line under a reply
+        for line in item.text.splitlines():
+            filled += 1 + cell_len(line) // width
+            if filled >= rows:
+                return count
+    return max(1, len(items)) if items else 0
