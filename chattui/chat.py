@@ -8,16 +8,27 @@ Ctrl+C, an engine error or even a killed process keeps everything but the last s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from chattui.catalog import ResolvedModel
-from chattui.conversation import Conversation, Message, Outline, ReplyInfo, Role, utc_now
+from chattui.conversation import (
+    Attachment,
+    AttachmentKind,
+    Conversation,
+    Message,
+    Outline,
+    ReplyInfo,
+    Role,
+    prefix_id,
+    utc_now,
+)
 from chattui.engine.base import Engine, Reply, Snapshotting, TurnStats
+from chattui.engine.context import reply_budget
 from chattui.engine.kvstate import SnapshotStore
-from chattui.errors import ConversationNotFoundError, UsageError
+from chattui.errors import ContextOverflowError, ConversationNotFoundError, UsageError
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
 
@@ -226,10 +237,15 @@ class ChatSession:
         if isinstance(self.engine, Snapshotting):
             self.engine.settle(stop)
 
-    def save_snapshot(self) -> bool:
+    def save_snapshot(self, *, last: bool = False) -> bool:
         """Keep the chat's KV state for the next process; only a chat whose turns are saved.
 
         A turn kept out of the history (``--no-save``) must not live on in a snapshot either.
+
+        Args:
+            last: The cache is not used again (the process ends): the KV state of the prompt up
+                to the newest question's attachments is kept too, so that another chat that
+                attaches the same files (``ask -f big.txt "q2"``) does not evaluate them again.
         """
         engine = self.engine
         if self.snapshots is None or self.store is None or self.cid is None:
@@ -237,7 +253,35 @@ class ChatSession:
         if not isinstance(engine, Snapshotting):
             return False
         snapshot = engine.snapshot()
-        return snapshot is not None and self.snapshots.save(self.cid, engine.snapshot_key, snapshot)
+        saved = snapshot is not None and self.snapshots.save(
+            self.cid, engine.snapshot_key, snapshot
+        )
+        asked = next((m for m in reversed(self.history) if m.role is Role.USER), None)
+        if last and asked is not None and asked.attachments:
+            messages = self.prompt_messages(self.history[: self.history.index(asked) + 1])
+            tokens = engine.prefix(messages)
+            name = prefix_id(self.system_prompt, asked.attachments)
+            if self.snapshots.holds(name, engine.snapshot_key, len(tokens)):
+                return saved  # restored from it: tens of megabytes need not be written again
+            prefix = engine.snapshot(upto=len(tokens))  # drops the rest from the cache
+            if prefix is not None and prefix.tokens == tokens:
+                self.snapshots.save(name, engine.snapshot_key, prefix)
+        return saved
+
+    def _restore_prefix(self, messages: list[Message]) -> int:
+        """Load the KV state another chat kept of the prompt's beginning; the tokens restored.
+
+        Kept by a chat with the same system prompt and attachments (``save_snapshot``).
+        """
+        engine, asked = self.engine, messages[-1]
+        if self.snapshots is None or not isinstance(engine, Snapshotting):
+            return 0
+        snapshot = self.snapshots.load(
+            prefix_id(self.system_prompt, asked.attachments), engine.snapshot_key
+        )
+        if snapshot is None or snapshot.tokens != engine.prefix(messages):
+            return 0  # another template or file name tokenized otherwise: evaluated as usual
+        return engine.restore(snapshot)
 
     def prompt_messages(self, history: list[Message] | None = None) -> list[Message]:
         """What the model sees: the system prompt, then the history (or ``history``)."""
@@ -245,14 +289,34 @@ class ChatSession:
         kept = self.history if history is None else history
         return [*system, *(m for m in kept if m.role is not Role.SYSTEM)]
 
-    def send(self, text: str) -> ChatTurn:
+    def send(self, text: str, attachments: Sequence[Attachment] = ()) -> ChatTurn:
         """Add the user's message (saved at once) after the branch in view and start the reply.
 
+        Args:
+            text: What the user wrote.
+            attachments: Files, pages and images given with it (``measure`` counts them).
+
         Raises:
-            ContextOverflowError: The message cannot fit in the context (nothing is saved).
+            ContextOverflowError: The message cannot fit in the context (nothing is saved); with
+                attachments, the largest are named, and how many tokens are over.
+            UsageError: Images for a model that cannot read them (nothing is saved).
             StoreError: The database cannot be written.
         """
-        return self._send(text, keep=len(self.history))
+        return self._send(text, keep=len(self.history), attachments=tuple(attachments))
+
+    def measure(self, attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
+        """``attachments`` with the tokens each takes in the prompt, by the model's tokenizer.
+
+        A remote model's count is chattui's estimate (on the high side).
+        """
+        count = self.engine.count_tokens
+        empty = count([Message(Role.USER, "")])
+        return tuple(
+            a
+            if a.tokens is not None
+            else replace(a, tokens=max(0, count([Message(Role.USER, a.block())]) - empty))
+            for a in attachments
+        )
 
     def regenerate(self) -> ChatTurn:
         """Answer the last user message again: a new reply beside the old one, which stays.
@@ -269,18 +333,36 @@ class ChatSession:
     def edit_last(self, text: str) -> ChatTurn:
         """Ask ``text`` in place of the last user message: a new branch; the old one stays.
 
+        What was attached to the old one goes with the new one.
+
         Raises:
             UsageError: There is no user message yet.
         """
-        return self._send(text, keep=self._last_user())
+        keep = self._last_user()
+        return self._send(text, keep=keep, attachments=self.history[keep].attachments)
 
-    def _send(self, text: str, keep: int) -> ChatTurn:
+    def _send(self, text: str, keep: int, attachments: tuple[Attachment, ...] = ()) -> ChatTurn:
         """Answer ``text`` after the first ``keep`` messages of the branch in view.
 
         The reply is planned first, so a message too long for the context changes nothing.
         """
-        user = Message(Role.USER, text, utc_now())
-        reply = self.engine.stream(self.prompt_messages([*self.history[:keep], user]), self.options)
+        images = [a.name for a in attachments if a.kind is AttachmentKind.IMAGE]
+        if images and not self.engine.reads_images:
+            raise UsageError(
+                f"{self.engine.model_id} cannot read images ({', '.join(images)}); use a model"
+                " that can, such as an endpoint's vision model (-m ENDPOINT/MODEL)"
+            )
+        attachments = self.measure(attachments)
+        user = Message(Role.USER, text, utc_now(), attachments=attachments)
+        messages = self.prompt_messages([*self.history[:keep], user])
+        if attachments and keep == 0:  # a new chat: the cache holds nothing it needs
+            self._restore_prefix(messages)
+        try:
+            reply = self.engine.stream(messages, self.options)
+        except ContextOverflowError as error:
+            if not attachments:
+                raise
+            raise self._over(messages, attachments) from error
         del self.history[keep:]
         if self.store is not None:
             self._record_instructions()  # `ask -c -s TEXT`: the chat goes on with TEXT
@@ -295,6 +377,22 @@ class ChatSession:
             user = self._add(user)
         self.history.append(user)
         return self._reply(reply)
+
+    def _over(
+        self, messages: list[Message], attachments: tuple[Attachment, ...]
+    ) -> ContextOverflowError:
+        """The error for attachments that do not fit: how many tokens over, the largest ones."""
+        n_ctx = self.engine.n_ctx
+        room = n_ctx - reply_budget(n_ctx, self.options.max_tokens)
+        system = [m for m in messages if m.role is Role.SYSTEM]
+        over = self.engine.count_tokens([*system, messages[-1]]) - room
+        largest = sorted(attachments, key=lambda a: -(a.tokens or 0))[:3]
+        named = ", ".join(f"{a.name} {a.tokens or 0:,}" for a in largest)
+        return ContextOverflowError(
+            f"the attachments do not fit: {max(over, 1):,} tokens over the {room:,} the"
+            f" {n_ctx:,}-token context leaves for the message (largest: {named}); attach less"
+            " or raise the context size (--ctx)"
+        )
 
     def continue_reply(self) -> ChatTurn:
         """Carry on writing the last reply (one stopped or cut short) as a new version of it.

@@ -43,6 +43,12 @@ class Config:
     """Most MiB the KV snapshots of chats may take (0: keep none)."""
     cpu_repack: str = "auto"
     """llama.cpp's repacked CPU kernels: "on", "off", or "auto" (a crash-safe probe decides)."""
+    attach_max_file_kb: int = 1024
+    """Largest text file attached, in KiB (a folder skips and lists larger ones)."""
+    attach_max_files: int = 200
+    """Most files a folder or a glob attaches."""
+    attach_max_image_mb: int = 10
+    """Largest image attached (and saved with the chat), in MiB."""
 
 
 def _limit_checker(limit: Limit) -> Callable[[object], object]:
@@ -96,6 +102,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "language": _one_of("auto", "en", "zh"),
     "kv_cache_max_mb": _limit_checker(Limit(int, 0, 1_000_000)),
     "cpu_repack": _one_of("auto", "on", "off"),
+    "attach_max_file_kb": _limit_checker(Limit(int, 1, 1_048_576)),
+    "attach_max_files": _limit_checker(Limit(int, 1, 100_000)),
+    "attach_max_image_mb": _limit_checker(Limit(int, 1, 1024)),
     **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""

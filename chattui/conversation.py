@@ -6,6 +6,7 @@ Pure stdlib, imported by every layer.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +63,96 @@ class ReplyInfo:
     """The model's reasoning, kept apart from the answer."""
 
 
+class AttachmentKind(enum.StrEnum):
+    """What an attachment was read from."""
+
+    TEXT = "text"
+    """A text or code file."""
+    FOLDER = "folder"
+    """The text files of a folder."""
+    PDF = "pdf"
+    DOCUMENT = "document"
+    """An office document (.docx)."""
+    PAGE = "page"
+    """A web page, its readable text."""
+    IMAGE = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file, folder, page or image given with a message: what was read and what is sent."""
+
+    name: str
+    """As the user named it: a path as typed, or a URL."""
+    kind: AttachmentKind
+    size: int
+    """Bytes read from the source (a folder: the files sent)."""
+    sha256: str
+    """Of the bytes read (a folder, a page: of the text sent)."""
+    text: str = ""
+    """What the model is given to read (empty for an image)."""
+    language: str = ""
+    """The language its code block is marked with (text files)."""
+    note: str = ""
+    """What the user should know: bytes that were not UTF-8, files a folder skipped, pages."""
+    mime: str = ""
+    """An image's media type."""
+    data: bytes = b""
+    """An image's bytes."""
+    tokens: int | None = None
+    """Tokens it takes in the prompt, counted with the model's tokenizer (None: not counted)."""
+
+    def block(self) -> str:
+        """How the model is given it: a heading line, then the text (code in a fenced block)."""
+        if self.kind is AttachmentKind.IMAGE:
+            return f"[image {self.name}]"
+        if self.kind is AttachmentKind.TEXT:
+            return file_block(self.name, self.text, self.language)
+        heading = {
+            AttachmentKind.FOLDER: "Folder",
+            AttachmentKind.PDF: "PDF",
+            AttachmentKind.DOCUMENT: "Document",
+            AttachmentKind.PAGE: "Web page",
+        }[self.kind]
+        return f"{heading}: {self.name}\n{self.text}"
+
+
+def file_block(name: str, text: str, language: str) -> str:
+    """A file as the model is given it: its name, then its text in a fenced code block."""
+    fence = fence_for(text)
+    return f"File: {name}\n{fence}{language}\n{text.removesuffix(chr(10))}\n{fence}"
+
+
+def fence_for(text: str) -> str:
+    """A Markdown code fence longer than any run of backticks in ``text``."""
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def prefix_id(system_prompt: str | None, attachments: Sequence[Attachment]) -> str:
+    """The name of the KV snapshot of a prompt that begins with ``attachments``.
+
+    Two chats that attach the same files under the same system prompt begin with the same
+    tokens: the second reuses what the first evaluated. Made from what is stored, so that
+    deleting a chat can find and delete it too.
+    """
+    parts = [system_prompt or "", *(f"{a.name}\0{a.kind}\0{a.sha256}" for a in attachments)]
+    return "attach-" + hashlib.sha256("\0\0".join(parts).encode()).hexdigest()[:32]
+
+
+def with_attachments(text: str, attachments: Sequence[Attachment]) -> str:
+    """A message as the model reads it: what is attached first, then what the user wrote.
+
+    Attachments lead, so that a second question about the same file shares the file's tokens
+    as a prompt prefix (its KV state can be reused).
+    """
+    blocks = [a.block() for a in attachments]
+    return "\n\n".join([*blocks, text] if text else blocks)
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One message of a chat."""
@@ -78,10 +169,21 @@ class Message:
     """Its id in the store (in an export: in the document); None while not saved."""
     parent_id: int | None = None
     """The message it follows (None: the first of its chat, or not saved)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Files, pages and images given with it (a user's message)."""
+
+    @property
+    def images(self) -> tuple[Attachment, ...]:
+        """The images attached."""
+        return tuple(a for a in self.attachments if a.kind is AttachmentKind.IMAGE)
+
+    def prompt_text(self) -> str:
+        """Its text as the model reads it, attachments included (images as a line naming them)."""
+        return with_attachments(self.content, self.attachments)
 
     def as_chat_dict(self) -> dict[str, str]:
         """Return the OpenAI-style ``{"role", "content"}`` mapping chat templates expect."""
-        return {"role": str(self.role), "content": self.content}
+        return {"role": str(self.role), "content": self.prompt_text()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ The tree::
 
     ChattuiError                 exit 1 unless stated
     ├── UsageError               exit 2: bad arguments or empty input
+    │   └── AttachmentError      an attachment cannot be read, or is over a limit
     ├── ConfigError              config.toml or models.toml is malformed or holds a bad value
     ├── ModelError
     │   ├── ModelNotFoundError   unknown id/alias, missing file, or no model installed
@@ -62,3 +63,7 @@ class StoreError(ChattuiError):
 
 class ConversationNotFoundError(StoreError):
     """No saved conversation matches an id or prefix, or several do."""
+
+
+class AttachmentError(UsageError):
+    """A file, folder, page or image the user attached cannot be read or is over a limit."""

@@ -16,10 +16,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 from chattui.conversation import (
+    Attachment,
+    AttachmentKind,
     Conversation,
     ConversationSummary,
     Message,
@@ -29,6 +32,7 @@ from chattui.conversation import (
     SearchHit,
     info_from_dict,
     info_to_dict,
+    prefix_id,
     title_from,
     utc_now,
 )
@@ -36,7 +40,16 @@ from chattui.engine.kvstate import DEFAULT_CAP_MB, SnapshotStore
 from chattui.errors import ConversationNotFoundError, StoreError
 from chattui.paths import Paths
 from chattui.store_schema import MIGRATIONS, statements
-from chattui.store_search import Term, candidates, doubtful, score, snippet, terms
+from chattui.store_search import (
+    ATTACHMENTS,
+    MESSAGES,
+    Term,
+    candidates,
+    doubtful,
+    score,
+    snippet,
+    terms,
+)
 
 T = TypeVar("T")
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -290,6 +303,7 @@ class ConversationStore:
             ).fetchone()
             if row is None:
                 raise StoreError(f"message {message_id} is not in conversation {cid}")
+            prefixes = _prefix_ids(db, _SUBTREE_ATTACHMENTS, {"mid": message_id})
             db.execute(
                 "WITH RECURSIVE below(id) AS (SELECT :mid UNION ALL"
                 " SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id)"
@@ -307,7 +321,7 @@ class ConversationStore:
                     current = max(outline.parents, default=None)
                 db.execute("UPDATE conversations SET leaf_id = ? WHERE id = ?", (current, cid))
         if self.snapshots is not None:
-            self.snapshots.delete([cid])
+            self.snapshots.delete([cid, *prefixes])
         return current  # type: ignore[no-any-return]
 
     def fork(self, cid: str, leaf_id: int) -> str:
@@ -382,9 +396,10 @@ class ConversationStore:
         tokens are the chat's text, so it must not outlive it.
         """
         with self._write() as db:
+            prefixes = _prefix_ids(db, _CHATS_ATTACHMENTS, {"ids": json.dumps(list(ids))})
             db.executemany("DELETE FROM conversations WHERE id = ?", [(i,) for i in ids])
         if self.snapshots is not None:
-            self.snapshots.delete(list(ids))
+            self.snapshots.delete([*ids, *prefixes])
 
     @classmethod
     def at(cls, paths: Paths, kv_cache_max_mb: int | None = None) -> ConversationStore:
@@ -454,14 +469,12 @@ class ConversationStore:
         if leaf not in outline.parents:  # a leaf another process deleted: the newest message
             leaf = max(outline.parents, default=None)
         path = outline.path_to(leaf) if leaf is not None else []
-        messages = tuple(
-            _message(m)
-            for m in self._db.execute(
-                "SELECT * FROM messages WHERE conversation_id = ?"
-                " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
-                (cid, json.dumps(path)),
-            )
+        rows = self._db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ?"
+            " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (cid, json.dumps(path)),
         )
+        messages = tuple(_attached(self._db, [_message(m) for m in rows]))
         return Conversation(
             id=row["id"],
             title=row["title"],
@@ -483,7 +496,7 @@ class ConversationStore:
             " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
             (cid, json.dumps(list(ids))),
         )
-        return [_message(row) for row in rows]
+        return _attached(self._db, [_message(row) for row in rows])
 
     @_locked
     def outline(self, cid: str) -> Outline:
@@ -502,7 +515,7 @@ class ConversationStore:
         rows = self._db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (cid,)
         )
-        return [_message(row) for row in rows]
+        return _attached(self._db, [_message(row) for row in rows])
 
     @_locked
     def recent(self, limit: int = 50) -> list[ConversationSummary]:
@@ -533,19 +546,25 @@ class ConversationStore:
         words = terms(query, as_typed=as_typed)
         if not words:
             return []
-        # Rank at most the newest SEARCH_CANDIDATES matching messages: a rare word is ranked
-        # over the whole store, a word found everywhere over the recent chats, so the cost stays
-        # flat as the store grows.
-        found = candidates(words, SEARCH_CANDIDATES, self._trigrams_starting)
-        if found is None:
-            return []
-        rows = self._db.execute(*found).fetchall()
-        rows = self._confirm(words, rows)
-        best: dict[str, tuple[float, int, str]] = {}
-        for row in rows:  # newest first: on equal scores the newer message is kept
+        # Rank at most the newest SEARCH_CANDIDATES matching messages (and attachments): a rare
+        # word is ranked over the whole store, a word found everywhere over the recent chats, so
+        # the cost stays flat as the store grows.
+        rows: list[sqlite3.Row] = []
+        for source in (MESSAGES, ATTACHMENTS):
+            found = candidates(
+                words,
+                SEARCH_CANDIDATES,
+                functools.partial(self._trigrams_starting, source.table),
+                source,
+            )
+            if found is not None:
+                rows += self._confirm(words, self._db.execute(*found).fetchall(), source.table)
+        best: dict[str, tuple[float, int, str, str]] = {}
+        for row in sorted(rows, key=lambda r: -r["message_id"]):  # newest first: kept on ties
             value = score(words, row["content"].lower())
-            if row["conversation_id"] not in best or value > best[row["conversation_id"]][0]:
-                best[row["conversation_id"]] = (value, row["id"], row["content"])
+            cid = row["conversation_id"]
+            if cid not in best or value > best[cid][0]:
+                best[cid] = (value, row["message_id"], row["content"], row["name"])
         chosen = sorted(best.items(), key=lambda item: (-item[1][0], -item[1][1]))[:limit]
         if not chosen:
             return []
@@ -559,20 +578,27 @@ class ConversationStore:
         }
         return [
             SearchHit(
-                cid, titles[cid]["title"], snippet(content, words), titles[cid]["updated_at"], mid
+                cid,
+                titles[cid]["title"],
+                (f"{name}: " if name else "") + snippet(content, words),
+                titles[cid]["updated_at"],
+                mid,
             )
-            for cid, (_, mid, content) in chosen
+            for cid, (_, mid, content, name) in chosen
         ]
 
-    def _trigrams_starting(self, text: str) -> list[str]:
-        """The indexed trigrams that begin with ``text`` (lowercase, one or two characters)."""
+    def _trigrams_starting(self, table: str, text: str) -> list[str]:
+        """The trigrams ``table``'s index holds that begin with ``text`` (one or two characters).
+
+        ``table`` is a fixed name (messages, attachments), never input.
+        """
         rows = self._db.execute(
-            "SELECT term FROM messages_tri_terms WHERE term >= ? AND term < ?",
+            f"SELECT term FROM {table}_tri_terms WHERE term >= ? AND term < ?",  # noqa: S608
             (text, text + "\U0010ffff"),
         )
         return [row[0] for row in rows]
 
-    def _confirm(self, words: list[Term], rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
+    def _confirm(self, words: list[Term], rows: list[sqlite3.Row], table: str) -> list[sqlite3.Row]:
         """Drop messages where a Latin word was found only inside a longer word.
 
         Those came from the trigram index; the stemmer is asked whether it found the word.
@@ -587,7 +613,7 @@ class ConversationStore:
             stemmed = {
                 row[0]
                 for row in self._db.execute(
-                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"  # noqa: S608
+                    f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?"  # noqa: S608
                     f" AND rowid IN ({marks})",
                     [term.stemmed, *ids],
                 )
@@ -613,7 +639,87 @@ def _insert_message(
         },
     )
     assert cursor.lastrowid is not None
+    for position, a in enumerate(message.attachments):
+        db.execute(
+            "INSERT INTO attachments (message_id, position, name, kind, size, sha256, content,"
+            " language, note, mime, data, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                cursor.lastrowid,
+                position,
+                a.name,
+                str(a.kind),
+                a.size,
+                a.sha256,
+                a.text,
+                a.language,
+                a.note,
+                a.mime,
+                a.data or None,
+                a.tokens,
+            ),
+        )
     return cursor.lastrowid
+
+
+_SUBTREE_ATTACHMENTS = (
+    "WITH RECURSIVE below(id) AS (SELECT :mid UNION ALL"
+    " SELECT m.id FROM messages m JOIN below b ON m.parent_id = b.id)"
+    " SELECT a.message_id, a.name, a.kind, a.sha256, c.system_prompt FROM attachments a"
+    " JOIN messages m ON m.id = a.message_id JOIN conversations c ON c.id = m.conversation_id"
+    " WHERE a.message_id IN below ORDER BY a.message_id, a.position"
+)
+"""What is attached to message ``:mid`` and every message after it."""
+_CHATS_ATTACHMENTS = (
+    "SELECT a.message_id, a.name, a.kind, a.sha256, c.system_prompt FROM attachments a"
+    " JOIN messages m ON m.id = a.message_id JOIN conversations c ON c.id = m.conversation_id"
+    " WHERE m.conversation_id IN (SELECT value FROM json_each(:ids))"
+    " ORDER BY a.message_id, a.position"
+)
+"""What is attached to the messages of the chats ``:ids`` (a JSON list)."""
+
+
+def _prefix_ids(db: sqlite3.Connection, query: str, params: Mapping[str, object]) -> list[str]:
+    """The KV snapshots of prompts that begin with the attachments ``query`` selects.
+
+    Their text is in those snapshots: they go when the messages do.
+    """
+    rows = db.execute(query, params)
+    found: dict[int, tuple[str | None, list[Attachment]]] = {}
+    for row in rows:
+        entry = found.setdefault(row["message_id"], (row["system_prompt"], []))
+        entry[1].append(Attachment(row["name"], AttachmentKind(row["kind"]), 0, row["sha256"]))
+    return [prefix_id(system, attached) for system, attached in found.values()]
+
+
+def _attached(db: sqlite3.Connection, messages: list[Message]) -> list[Message]:
+    """``messages`` with what was attached to each (read in one query)."""
+    ids = [m.id for m in messages if m.id is not None]
+    if not ids:
+        return messages
+    found: dict[int, list[Attachment]] = {}
+    rows = db.execute(
+        "SELECT * FROM attachments WHERE message_id IN (SELECT value FROM json_each(?))"
+        " ORDER BY message_id, position",
+        (json.dumps(ids),),
+    )
+    for row in rows:
+        found.setdefault(row["message_id"], []).append(
+            Attachment(
+                row["name"],
+                AttachmentKind(row["kind"]),
+                row["size"],
+                row["sha256"],
+                row["content"],
+                row["language"],
+                row["note"],
+                row["mime"],
+                row["data"] or b"",
+                row["tokens"],
+            )
+        )
+    if not found:
+        return messages
+    return [replace(m, attachments=tuple(found[m.id])) if m.id in found else m for m in messages]
 
 
 def _message(row: sqlite3.Row) -> Message:

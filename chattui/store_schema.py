@@ -85,6 +85,43 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX messages_by_parent ON messages (parent_id);
     """,
+    # 5: what was attached to a message (files, folders, pages, images): the text the model was
+    # given, found by search through indexes of their own, like the messages'.
+    """
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        content TEXT NOT NULL,
+        language TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        mime TEXT NOT NULL DEFAULT '',
+        data BLOB,
+        tokens INTEGER
+    );
+    CREATE INDEX attachments_by_message ON attachments (message_id, position);
+    CREATE VIRTUAL TABLE attachments_fts USING fts5 (
+        content, content='attachments', content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE VIRTUAL TABLE attachments_tri USING fts5 (
+        content, content='attachments', content_rowid='id', tokenize='trigram'
+    );
+    CREATE VIRTUAL TABLE attachments_tri_terms USING fts5vocab (attachments_tri, 'row');
+    CREATE TRIGGER attachments_ai AFTER INSERT ON attachments BEGIN
+        INSERT INTO attachments_fts (rowid, content) VALUES (new.id, new.content);
+        INSERT INTO attachments_tri (rowid, content) VALUES (new.id, new.content || '  ');
+    END;
+    CREATE TRIGGER attachments_ad AFTER DELETE ON attachments BEGIN
+        INSERT INTO attachments_fts (attachments_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO attachments_tri (attachments_tri, rowid, content)
+            VALUES ('delete', old.id, old.content || '  ');
+    END;
+    """,
 )
 """Schema migrations; ``PRAGMA user_version`` counts those applied."""
 

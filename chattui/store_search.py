@@ -80,10 +80,34 @@ def terms(query: str, *, as_typed: bool = False) -> list[Term]:
     return words
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A table whose text is searched, with its two indexes (``TABLE_fts``, ``TABLE_tri``)."""
+
+    table: str
+    select: str
+    """The rows found (alias ``t``): id, message_id, conversation_id, name, content."""
+
+
+MESSAGES = Source(
+    "messages",
+    "SELECT t.id, t.id AS message_id, t.conversation_id, '' AS name, t.content FROM messages t",
+)
+ATTACHMENTS = Source(
+    "attachments",
+    "SELECT t.id, t.message_id, m.conversation_id, t.name, t.content"
+    " FROM attachments t JOIN messages m ON m.id = t.message_id",
+)
+"""The text of what was attached to messages, searched as theirs."""
+
+
 def candidates(
-    words: Sequence[Term], cap: int, starting: Callable[[str], list[str]]
+    words: Sequence[Term],
+    cap: int,
+    starting: Callable[[str], list[str]],
+    source: Source = MESSAGES,
 ) -> tuple[str, dict[str, object]] | None:
-    """SQL for the newest ``cap`` messages holding every word (id, conversation_id, content).
+    """SQL for the newest ``cap`` rows of ``source`` holding every word (its ``select``).
 
     The messages come from the newest ``cap`` hits of the stemmed index for the Latin words,
     and of the trigram index for all words of three characters or more; each index is asked
@@ -94,11 +118,13 @@ def candidates(
         words: The query.
         cap: Most messages returned.
         starting: The indexed trigrams that begin with a given one- or two-character text.
+        source: The table searched: messages, or what was attached to them.
 
     Returns:
         The SQL and its parameters (only fixed text goes into the SQL), or None when a word
         occurs nowhere.
     """
+    fts, tri = f"{source.table}_fts", f"{source.table}_tri"
     latin = [term for term in words if not term.wide]
     wide_long = [term for term in words if term.wide and len(term.text) >= TRIGRAM]
     wide_short = [term for term in words if term.wide and len(term.text) < TRIGRAM]
@@ -107,14 +133,14 @@ def candidates(
     filters: list[str] = []
     if latin:
         params["stemmed"] = " AND ".join(term.stemmed for term in latin)
-        sources.append("SELECT rowid FROM messages_fts WHERE messages_fts MATCH :stemmed")
+        sources.append(f"SELECT rowid FROM {fts} WHERE {fts} MATCH :stemmed")  # noqa: S608
     if all(len(term.text) >= TRIGRAM for term in latin) and (latin or wide_long):
         # Latin words glued to Chinese text, and the Chinese words, as substrings.
         params["trigrams"] = " AND ".join(term.phrase for term in [*latin, *wide_long])
-        sources.append("SELECT rowid FROM messages_tri WHERE messages_tri MATCH :trigrams")
+        sources.append(f"SELECT rowid FROM {tri} WHERE {tri} MATCH :trigrams")  # noqa: S608
     if latin and wide_long:  # what the stemmed index found must hold them too
         params["wide"] = " AND ".join(term.phrase for term in wide_long)
-        filters.append("m.id IN (SELECT rowid FROM messages_tri WHERE messages_tri MATCH :wide)")
+        filters.append(f"t.id IN (SELECT rowid FROM {tri} WHERE {tri} MATCH :wide)")  # noqa: S608
     for index, term in enumerate(wide_short):
         name = f"short{index}"
         found = starting(term.text.lower())
@@ -122,25 +148,21 @@ def candidates(
             return None
         if len(found) > SHORT_TERMS:  # a common character: scanning the newest is quicker
             params[name] = term.text.lower()
-            filters.append(f"instr(lower(m.content), :{name}) > 0")
+            filters.append(f"instr(lower(t.content), :{name}) > 0")
             continue
         params[name] = " OR ".join(Term(trigram).phrase for trigram in found)
         filters.append(
-            f"m.id IN (SELECT rowid FROM messages_tri WHERE messages_tri MATCH :{name})"  # noqa: S608
+            f"t.id IN (SELECT rowid FROM {tri} WHERE {tri} MATCH :{name})"  # noqa: S608
         )
     if sources:
         newest = " UNION ".join(
-            f"SELECT * FROM ({source} ORDER BY rowid DESC LIMIT :cap)"  # noqa: S608
-            for source in sources
+            f"SELECT * FROM ({leading} ORDER BY rowid DESC LIMIT :cap)"  # noqa: S608
+            for leading in sources
         )
-        filters.insert(0, f"m.id IN ({newest})")
+        filters.insert(0, f"t.id IN ({newest})")
     # Without an index to lead (short words only), the newest messages are read until enough hold
     # every word.
-    sql = (
-        "SELECT m.id, m.conversation_id, m.content FROM messages m WHERE "  # noqa: S608 - no input
-        + " AND ".join(filters)
-        + " ORDER BY m.id DESC LIMIT :cap"
-    )
+    sql = source.select + " WHERE " + " AND ".join(filters) + " ORDER BY t.id DESC LIMIT :cap"
     return sql, params
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from chattui.conversation import (
+    Attachment,
+    AttachmentKind,
     Conversation,
     Message,
     Role,
@@ -16,10 +19,12 @@ from chattui.conversation import (
     info_to_dict,
 )
 from chattui.errors import UsageError
+from chattui.files.text import size_text
 
 EXPORT_FORMAT = "chattui-conversation"
-EXPORT_VERSION = 2
-"""Version 2 keeps the tree (ids, parent ids, the leaf); version 1 documents still import."""
+EXPORT_VERSION = 3
+"""Version 2 keeps the tree (ids, parent ids, the leaf), version 3 what was attached to each
+message; documents of versions 1 and 2 still import."""
 
 
 def age(timestamp: str, now: datetime | None = None) -> str:
@@ -62,8 +67,22 @@ def to_markdown(conversation: Conversation) -> str:
     if conversation.system_prompt:
         lines += ["> **System:** " + conversation.system_prompt.replace("\n", "\n> "), ""]
     for message in conversation.messages:
-        lines += [_heading(message), "", message.content, ""]
+        lines += [_heading(message), ""]
+        lines += [f"- Attached: {describe_attachment(a)}" for a in message.attachments]
+        lines += [""] if message.attachments else []
+        lines += [message.content, ""]
     return "\n".join(lines)
+
+
+def describe_attachment(attachment: Attachment) -> str:
+    """One line about an attachment: name, kind, size, tokens, note."""
+    a = attachment
+    parts = [str(a.kind), size_text(a.size)]
+    if a.tokens is not None:
+        parts.append(f"{a.tokens:,} tokens")
+    if a.note:
+        parts.append(a.note)
+    return f"{a.name} ({', '.join(parts)})"
 
 
 def to_document(
@@ -99,10 +118,61 @@ def to_document(
                 "content": m.content,
                 "created_at": m.created_at,
                 "info": info_to_dict(m.info),
+                **(
+                    {"attachments": [_attachment_dict(a) for a in m.attachments]}
+                    if m.attachments
+                    else {}
+                ),
             }
             for m in messages
         ],
     }
+
+
+def _attachment_dict(a: Attachment) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "kind": str(a.kind),
+        "size": a.size,
+        "sha256": a.sha256,
+        "text": a.text,
+        "language": a.language,
+        "note": a.note,
+        "mime": a.mime,
+        "data": base64.b64encode(a.data).decode() if a.data else None,
+        "tokens": a.tokens,
+    }
+
+
+def _attachment(item: Any, label: str) -> Attachment:
+    """One attachment of a message in a document."""
+    if not isinstance(item, dict):
+        raise UsageError(f"{label} must be an object")
+    kind = _field(item, "kind", (str,), label)
+    if kind not in {str(k) for k in AttachmentKind}:
+        raise UsageError(f"{label}: 'kind' must be one of {', '.join(AttachmentKind)}")
+    size, tokens = item.get("size"), item.get("tokens")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise UsageError(f"{label}: 'size' must be an int of 0 or more")
+    if isinstance(tokens, bool) or not isinstance(tokens, int | None):
+        raise UsageError(f"{label}: 'tokens' must be int or null")
+    data = _field(item, "data", (str, type(None)), label)
+    try:
+        raw = base64.b64decode(data, validate=True) if data else b""
+    except ValueError:
+        raise UsageError(f"{label}: 'data' must be base64") from None
+    return Attachment(
+        name=_field(item, "name", (str,), label),
+        kind=AttachmentKind(kind),
+        size=size,
+        sha256=_field(item, "sha256", (str,), label),
+        text=_field(item, "text", (str,), label),
+        language=_field(item, "language", (str,), label),
+        note=_field(item, "note", (str,), label),
+        mime=_field(item, "mime", (str,), label),
+        data=raw,
+        tokens=tokens,
+    )
 
 
 def _field(data: Mapping[str, Any], key: str, kinds: tuple[type, ...], where: str) -> Any:
@@ -122,7 +192,7 @@ def from_document(data: Any, where: str) -> Conversation:
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise UsageError(f"{where} is not a chattui conversation export (format {EXPORT_FORMAT})")
     version = data.get("version")
-    if version not in (1, EXPORT_VERSION) or isinstance(version, bool):
+    if version not in (1, 2, EXPORT_VERSION) or isinstance(version, bool):
         raise UsageError(f"{where}: export version {version!r} is not supported")
     messages: list[Message] = []
     seen: set[int] = set()
@@ -174,6 +244,7 @@ def _message(item: Mapping[str, Any], label: str) -> Message:
         raise UsageError(f"{label}: 'id' must be int")
     if isinstance(ids[1], bool) or not isinstance(ids[1], int | None):
         raise UsageError(f"{label}: 'parent_id' must be int or null")
+    attached = _field(item, "attachments", (list, type(None)), label) or []
     return Message(
         Role(role),
         _field(item, "content", (str,), label),
@@ -181,4 +252,5 @@ def _message(item: Mapping[str, Any], label: str) -> Message:
         parsed,
         ids[0],
         ids[1],
+        tuple(_attachment(a, f"{label}: attachment {n}") for n, a in enumerate(attached, 1)),
     )

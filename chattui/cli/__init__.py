@@ -177,9 +177,22 @@ def ask(
     no_save: Annotated[
         bool, typer.Option("--no-save", help="Keep this chat out of the history.")
     ] = False,
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="PATH",
+            help="Attach a file, a folder (.gitignore respected), a glob, a PDF, a .docx, an "
+            "image or an http(s) URL; repeat for more.",
+        ),
+    ] = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Answer one question and exit: `chattui ask "..."`, `cat file | chattui ask "summarize"`."""
+    """Answer one question and exit: `chattui ask "..."`, `cat file | chattui ask "summarize"`.
+
+    Attach files with -f: `chattui ask -f notes.md -f src/ "what is left to do?"`.
+    """
     values = {
         "temperature": temperature,
         "top_p": top_p,
@@ -208,6 +221,7 @@ def ask(
         conversation=cid,
         no_save=no_save,
         after=after,
+        files=tuple(files or ()),
     )
     _ask(request)
 

@@ -28,6 +28,7 @@ from chattui.sampling import Sampling
 from chattui.terminal_text import printable
 
 if TYPE_CHECKING:
+    from chattui.conversation import Attachment
     from chattui.engine.base import Engine
     from chattui.store import ConversationStore
 
@@ -58,6 +59,8 @@ class AskRequest:
     """Keep this chat out of the store."""
     after: int | None = None
     """Branch at this message of the continued chat (--from)."""
+    files: tuple[str, ...] = ()
+    """What to attach (-f): files, folders, globs, URLs."""
 
 
 def read_stdin(stream: IO[str] | None) -> str | None:
@@ -73,17 +76,17 @@ def read_stdin(stream: IO[str] | None) -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
-def compose_prompt(prompt: str, piped: str | None) -> str:
+def compose_prompt(prompt: str, piped: str | None, *, attached: bool = False) -> str:
     """Join piped text and the prompt the way ``cat file | chattui ask "summarize"`` expects.
 
     Raises:
-        UsageError: Both are empty.
+        UsageError: Both are empty, and nothing is attached.
     """
     prompt = prompt.strip()
     piped = (piped or "").strip()
     if piped and prompt:
         return f"{piped}\n\n{prompt}"
-    if piped or prompt:
+    if piped or prompt or attached:
         return piped or prompt
     raise UsageError(
         'nothing to ask: give a prompt (chattui ask "...") or pipe text in (cat file | chattui ask)'
@@ -142,9 +145,10 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         raise UsageError("use either -c/--continue or --cid, not both")
     if request.after is not None and not (request.continue_latest or request.conversation):
         raise UsageError("--from needs the conversation: give --cid ID or -c")
-    prompt = compose_prompt(request.prompt, read_stdin(stdin))
     paths = resolve_paths()
     config = load_config(paths.config_file)
+    attachments = read_files(request.files, config)  # a bad path fails before the model loads
+    prompt = compose_prompt(request.prompt, read_stdin(stdin), attached=bool(attachments))
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
     continuing = request.continue_latest or request.conversation is not None
     store = open_store(config, request.no_save)
@@ -199,7 +203,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         # Ctrl+C, SIGTERM, SIGHUP stop the reply, even one that lands while it is being begun
         # (its placeholder written): it is then stopped before its first token, and saved so.
         with signals.stopping(lambda: started[0].stop() if started else None) as received:
-            turn = session.send(prompt)  # a prompt too long for the context stops here, unsaved
+            # A prompt too long for the context stops here, unsaved.
+            turn = session.send(prompt, attachments)
             started.append(turn)
             if received:
                 turn.stop()
@@ -216,6 +221,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 if shown is not None:
                     shown.show(turn.reply.reasoning)
                 if isinstance(writer, JsonWriter):
+                    if attached := session.history[-2].attachments if attachments else ():
+                        writer.extra["attachments"] = [attachment_json(a) for a in attached]
                     if turn.reply.reasoning:
                         writer.extra["reasoning"] = turn.reply.reasoning
                     if session.cid is not None:
@@ -223,9 +230,14 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
         code = signals.exit_code(received[0]) if received else 0
         stats = turn.stats
-        session.save_snapshot()
+        session.save_snapshot(last=True)
         if request.stats:
             line = describe_stats(stats, engine.load_seconds)
+            if attachments:
+                sent = session.history[-2].attachments
+                line += "; attached " + ", ".join(
+                    f"{printable(a.name)} ({a.kind}, {a.tokens or 0:,} tokens)" for a in sent
+                )
             if session.cid is not None:
                 line += f", conversation {session.cid}"
             echo(line, err=True)
@@ -236,6 +248,35 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         engine.close()
         if store is not None:
             store.close()
+
+
+def read_files(specs: tuple[str, ...], config: Config) -> list[Attachment]:
+    """Read what ``-f`` named, within config.toml's limits.
+
+    Raises:
+        AttachmentError: One of them cannot be read (one line naming it).
+    """
+    if not specs:
+        return []
+    from chattui.files import Limits, read_attachments
+
+    limits = Limits.of(
+        config.attach_max_file_kb, config.attach_max_files, config.attach_max_image_mb
+    )
+    return [a for spec in specs for a in read_attachments(spec, limits)]
+
+
+def attachment_json(attachment: Attachment) -> dict[str, object]:
+    """What ``--json`` says of an attachment."""
+    a = attachment
+    return {
+        "name": a.name,
+        "kind": str(a.kind),
+        "size": a.size,
+        "sha256": a.sha256,
+        "tokens": a.tokens,
+        **({"note": a.note} if a.note else {}),
+    }
 
 
 class ReasoningShown:

@@ -235,8 +235,19 @@ class Snapshotting(Protocol):
         """What a snapshot must have been made with to be restored here."""
         ...
 
-    def snapshot(self) -> Snapshot | None:
-        """The evaluated tokens and their KV state, or None when there are none."""
+    def snapshot(self, upto: int | None = None) -> Snapshot | None:
+        """The evaluated tokens (the first ``upto``) and their KV state, or None if none.
+
+        Taking fewer tokens than are cached drops the rest from the cache.
+        """
+        ...
+
+    def prefix(self, messages: Sequence[Message]) -> list[int]:
+        """The prompt's tokens before the last message's own text (after its attachments).
+
+        What a prompt that differs only in that text shares with this one; a batch of the
+        prompt ends there, so that its KV state is the same however the prompt went on.
+        """
         ...
 
     def restore(self, snapshot: Snapshot) -> int:
@@ -260,6 +271,8 @@ class Engine(Protocol):
     """Context window in tokens."""
     load_seconds: float
     """How long loading took."""
+    reads_images: bool
+    """Whether images may be given to it (an endpoint's server decides for its models)."""
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Count the prompt tokens of ``messages`` as the model would see them."""

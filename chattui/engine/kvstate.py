@@ -122,6 +122,27 @@ class SnapshotStore:
             os.utime(path)  # recently used: evicted last
         return Snapshot(tokens.tolist(), view[start + size :])
 
+    def holds(self, conversation_id: str, key: str, tokens: int) -> bool:
+        """Whether a snapshot of ``tokens`` tokens made with ``key`` is there (its header read).
+
+        Marks it as recently used: one about to be written again need not be.
+        """
+        try:
+            with self.path(conversation_id).open("rb") as file:
+                head = file.read(len(MAGIC) + 200)
+        except OSError:
+            return False
+        end = head.find(b"\n", len(MAGIC))
+        try:
+            header = json.loads(head[len(MAGIC) : end]) if head.startswith(MAGIC) else {}
+        except ValueError:
+            return False
+        found = header.get("key") == key and header.get("tokens") == tokens
+        if found:
+            with contextlib.suppress(OSError):
+                os.utime(self.path(conversation_id))
+        return bool(found)
+
     def delete(self, conversation_ids: list[str]) -> None:
         """Forget the snapshots of these conversations."""
         for cid in conversation_ids:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,7 @@ class LlamaEngine:
         route_llama_logs(settings.verbose, settings.log_file)
         self.model_id = spec.id
         self.path = path
+        self.reads_images = False  # no vision projector is loaded
         started = time.perf_counter()
         threads, gpu_layers = _threads_and_layers(settings)
         requested_ctx = settings.n_ctx or spec.n_ctx
@@ -419,12 +421,15 @@ class LlamaEngine:
             yield position, boundary
             position = boundary
 
-    def _prompt_batches(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+    def _prompt_batches(
+        self, start: int, end: int, marks: Sequence[int] = ()
+    ) -> Iterator[tuple[int, int]]:
         """Split the prompt positions ``start..end`` into the batches to evaluate.
 
         A batch's shape changes the floating-point sums behind the logits (llama.cpp picks other
-        kernels for other batch sizes), so the batches depend only on absolute positions, never
-        on how much was cached: boundaries at multiples of ``PROMPT_CHUNK``, and the last prompt
+        kernels for other batch sizes), so the batches depend only on the prompt, never on how
+        much was cached: boundaries at multiples of ``PROMPT_CHUNK``, where a message's
+        attachments end (``marks``: a KV snapshot of them ends there), and the last prompt
         token alone. A seed then gives the same reply from a cold cache, a warm one or a new
         process.
         """
@@ -432,9 +437,31 @@ class LlamaEngine:
         position = start
         while position < last:
             boundary = min(last, (position // PROMPT_CHUNK + 1) * PROMPT_CHUNK)
+            boundary = min([boundary, *(m for m in marks if position < m < boundary)])
             yield position, boundary
             position = boundary
         yield last, end
+
+    def _attachments_end(self, messages: Sequence[Message], index: int) -> int:
+        """Where message ``index``'s attachments end among the prompt's tokens.
+
+        The prompt with that message's own text left out is tokenized too: the two agree up
+        to there.
+        """
+        tokens = self.tokenize(messages)
+        bare = list(messages)
+        bare[index] = replace(messages[index], content="")
+        shared = int(self._llm.longest_token_prefix(tokens, self.tokenize(bare)))
+        self._last_tokens = (tuple(messages), tokens)  # the prompt is asked for next
+        return min(shared, len(tokens) - 1)
+
+    def _marks(self, messages: Sequence[Message]) -> list[int]:
+        """Where the attachments of each message that has some end in the prompt."""
+        return [
+            self._attachments_end(messages, index)
+            for index, message in enumerate(messages)
+            if message.role is Role.USER and message.attachments
+        ]
 
     def _sampler(self, options: GenerationOptions, seed: int) -> Any:
         """The sampler chain for one reply (as llama-cpp-python builds it, plus the EOG ban)."""
@@ -493,7 +520,8 @@ class LlamaEngine:
         try:
             self._make_room(len(tokens) + REPLY_ROOM)
             # Evaluate the new prompt tokens batch by batch so a stop lands between batches.
-            for begin, end in self._prompt_batches(reused, len(tokens)):
+            marks = self._marks(reply.fit.messages)
+            for begin, end in self._prompt_batches(reused, len(tokens), marks):
                 if reply.stop_requested:
                     finish = FinishReason.STOPPED
                     return
@@ -556,8 +584,19 @@ class LlamaEngine:
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def snapshot(self) -> Snapshot | None:
-        """The settled tokens and their KV state, or None when there are none.
+    def prefix(self, messages: Sequence[Message]) -> list[int]:
+        """See ``Snapshotting.prefix``: a batch of the prompt ends there (``_prompt_batches``).
+
+        Its KV state is then what the prompt evaluated from scratch holds there, so a reply
+        that goes on from a snapshot of it is the reply from scratch.
+        """
+        if not messages:
+            return []
+        end = self._attachments_end(messages, len(messages) - 1)
+        return self.tokenize(messages)[:end]
+
+    def snapshot(self, upto: int | None = None) -> Snapshot | None:
+        """The settled tokens (the first ``upto``) and their KV state, or None if none.
 
         What was decoded a token at a time and not settled is left out (and dropped from the
         cache): a snapshot holds what evaluating the chat afresh would. llama.cpp writes the
@@ -566,6 +605,9 @@ class LlamaEngine:
         """
         llm, cpp = self._llm, self._internals
         count = self._settled  # a reply decoded a token at a time is left out (see settle)
+        if upto is not None:
+            count = min(count, upto)
+            self._settled = count
         if not count:
             return None
         if count < llm.n_tokens:

@@ -16,6 +16,7 @@ when a request is made and appears in no message.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import secrets
@@ -32,7 +33,7 @@ import httpx_sse
 
 from chattui import __version__
 from chattui.catalog import ResolvedModel
-from chattui.conversation import Message
+from chattui.conversation import AttachmentKind, Message, with_attachments
 from chattui.endpoints import Endpoint, api_key, ca_bundle
 from chattui.engine.base import EngineSettings, FinishReason, Reply, TurnStats
 from chattui.engine.context import fit_messages
@@ -239,6 +240,7 @@ class RemoteEngine:
         self.endpoint = model.endpoint
         self.name = model.remote_name
         self.model_id = model.spec.id
+        self.reads_images = True  # the server says if the model cannot
         self._client = open_client(self.endpoint)  # the probes below and every reply use it
         try:
             served = {m.id: m for m in list_models(self.endpoint, client=self._client)}
@@ -279,7 +281,7 @@ class RemoteEngine:
     def _body(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.name,
-            "messages": [m.as_chat_dict() for m in messages],
+            "messages": [_wire(m) for m in messages],
             "stream": True,
             "temperature": options.temperature,
             "top_p": options.top_p,
@@ -548,3 +550,22 @@ def _hang_up(response: httpx.Response) -> None:
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def _wire(message: Message) -> dict[str, Any]:
+    """A message as the OpenAI API takes it: images as ``image_url`` parts (data URLs)."""
+    images = message.images
+    if not images:
+        return dict(message.as_chat_dict())
+    text = with_attachments(
+        message.content, [a for a in message.attachments if a.kind is not AttachmentKind.IMAGE]
+    )
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    parts += [
+        {
+            "type": "image_url",
+            "image_url": {"url": f"data:{a.mime};base64,{base64.b64encode(a.data).decode()}"},
+        }
+        for a in images
+    ]
+    return {"role": str(message.role), "content": parts}

@@ -47,6 +47,7 @@ class ScriptedEngine:
         With ``ignore_eos`` and ``max_tokens`` a reply repeats its script up to ``max_tokens``.
         """
         self.replies = replies
+        self.reads_images = False
         self.model_id = model_id
         self.n_ctx = n_ctx
         self.delay = delay

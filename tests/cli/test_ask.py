@@ -213,7 +213,8 @@ def test_version_and_help_do_not_import_engine_or_ui() -> None:
         "        app(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = ('llama_cpp', 'textual', 'numpy', 'httpx', 'httpx_sse', 'openai')\n"
+        "heavy = ('llama_cpp', 'textual', 'numpy', 'httpx', 'httpx_sse', 'openai', 'pypdf',\n"
+        "    'docx', 'readability', 'html2text', 'pathspec', 'filetype', 'lxml')\n"
         "print('LOADED', [m for m in heavy if m in sys.modules])\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

@@ -307,3 +307,34 @@ def test_llama_servers_context_is_read_from_its_props(fault: FaultServer) -> Non
     assert engine_for(fault.url("llama-server"), n_ctx=2048).n_ctx == 16384
     assert engine_for(fault.url("ok"), n_ctx=2048).n_ctx == 1024
     assert engine_for(fault.url("nolist")).n_ctx == 4096
+
+
+def test_images_go_to_an_endpoint_as_data_url_parts(fault: FaultServer, tmp_path: Path) -> None:
+    import base64
+
+    from chattui.chat import ChatSession
+    from chattui.files import read_attachments
+    from tests.files.test_readers import make_png
+
+    png = make_png()
+    (tmp_path / "red.png").write_bytes(png)
+    (tmp_path / "note.txt").write_text("a note\n")
+    attached = [
+        *read_attachments(str(tmp_path / "note.txt")),
+        *read_attachments(str(tmp_path / "red.png")),
+    ]
+    engine = engine_for(fault.url("ok"))
+    session = ChatSession(
+        engine, Catalog([], Path("/x"), [engine.endpoint]).resolve("f/fault-model"),
+        GenerationOptions(),
+    )  # fmt: skip
+    assert "".join(session.send("What colour is it?", attached)) == "Hello, world"
+    sent = fault.bodies[-1]["messages"][-1]
+    assert sent["role"] == "user"
+    text, image = sent["content"]
+    assert text["type"] == "text" and text["text"].endswith("a note\n```\n\nWhat colour is it?")
+    assert image == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()},
+    }
+    assert all(isinstance(m["content"], str) for m in fault.bodies[-1]["messages"][:-1])

@@ -113,3 +113,14 @@ def test_why_a_snapshot_is_not_used(tmp_path: Path) -> None:
     store.path("abc").write_bytes(b"CHATTUI-KV1\n{bad")
     assert store.load("abc", "k") is None
     assert store.miss == f"the KV snapshot {store.path('abc')} is damaged"
+
+
+def test_holds_reads_only_the_header(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    assert not store.holds("abc", "k", len(TOKENS))
+    store.save("abc", "k", Snapshot(TOKENS, b"state" * 100))
+    assert store.holds("abc", "k", len(TOKENS))
+    assert not store.holds("abc", "k", len(TOKENS) + 1)  # a longer prefix: write it again
+    assert not store.holds("abc", "other", len(TOKENS))
+    store.path("abc").write_bytes(b"garbage")
+    assert not store.holds("abc", "k", len(TOKENS))

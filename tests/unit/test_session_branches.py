@@ -145,3 +145,23 @@ def test_switching_reads_only_what_the_branch_in_view_lacks(tmp_path: Path) -> N
     assert contents(chat.history) == ["q", "one", "more", "two"]
     assert chat.branch(chat.history[-1]) is None  # the versions left: one
     assert contents(store.get(chat.cid).messages) == ["q", "one", "more", "two"]
+
+
+def test_regenerate_and_edit_keep_what_was_attached(store: ConversationStore) -> None:
+    from chattui.conversation import Attachment, AttachmentKind
+
+    notes = Attachment("notes.txt", AttachmentKind.TEXT, 9, "0" * 64, "the notes")
+    chat = session(store, ScriptedEngine(["one", "two", "three"]))
+    list(chat.send("q", [notes]))
+    list(chat.regenerate())
+    assert chat.cid is not None
+    asked = chat.history[0]
+    assert asked.attachments[0].text == "the notes" and (asked.attachments[0].tokens or 0) > 0
+    assert "the notes" in chat.prompt_messages()[0].as_chat_dict()["content"]
+    list(chat.edit_last("q, asked again"))
+    again = store.get(chat.cid).messages[0]
+    assert again.content == "q, asked again" and again.attachments == asked.attachments
+    assert [m.attachments for m in store.tree(chat.cid) if m.role is Role.USER] == [
+        asked.attachments,
+        asked.attachments,
+    ]

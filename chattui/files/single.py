@@ -1,0 +1,107 @@
+"""One file: text or code, a PDF, a .docx document, or an image, told apart by its first bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from chattui.conversation import Attachment, AttachmentKind
+from chattui.errors import AttachmentError
+from chattui.files import Limits, describe
+from chattui.files.text import decode, is_binary, language_for, size_text
+
+HEAD = 8192
+"""Bytes looked at to tell a file's kind."""
+
+
+def read_file(path: Path, name: str, limits: Limits) -> Attachment:
+    """Read the file at ``path`` (``name``: as the user gave it).
+
+    Raises:
+        AttachmentError: It is missing, unreadable, binary, over a limit, or changed while read.
+    """
+    try:
+        before = path.stat()
+        if not path.is_file():
+            raise AttachmentError(f"{name}: not a regular file")
+        with path.open("rb") as handle:
+            head = handle.read(HEAD)
+            kind = _kind(head, path)
+            most = {
+                AttachmentKind.IMAGE: limits.image_bytes,
+                AttachmentKind.TEXT: limits.file_bytes,
+            }.get(kind, limits.page_bytes)
+            if before.st_size > most:
+                raise AttachmentError(
+                    f"{name}: {size_text(before.st_size)}, over the {size_text(most)} allowed"
+                    f" for {_limit_noun(kind)} ({_limit_key(kind)} in config.toml)"
+                )
+            data = head + handle.read(most + 1 - len(head))
+        after = path.stat()
+    except OSError as error:
+        raise AttachmentError(f"{name}: {describe(error)}") from None
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(
+        data
+    ) != after.st_size:
+        raise AttachmentError(f"{name}: it changed while it was read; attach it again")
+    return from_bytes(data, name, kind)
+
+
+def from_bytes(data: bytes, name: str, kind: AttachmentKind) -> Attachment:
+    """An attachment of ``kind`` made from the file's bytes."""
+    digest = hashlib.sha256(data).hexdigest()
+    if kind is AttachmentKind.PDF:
+        from chattui.files.documents import pdf_text
+
+        text, note = pdf_text(data, name)
+        return Attachment(name, kind, len(data), digest, text, note=note)
+    if kind is AttachmentKind.DOCUMENT:
+        from chattui.files.documents import docx_text
+
+        return Attachment(name, kind, len(data), digest, docx_text(data, name))
+    if kind is AttachmentKind.IMAGE:
+        from chattui.files.images import image_type
+
+        return Attachment(name, kind, len(data), digest, mime=image_type(data, name), data=data)
+    text, note = decode(data)
+    return Attachment(name, kind, len(data), digest, text, language=language_for(name), note=note)
+
+
+def _kind(head: bytes, path: Path) -> AttachmentKind:
+    """What a file is, from its first bytes (and its suffix, for a .docx).
+
+    Raises:
+        AttachmentError: It is binary and of no kind chattui reads.
+    """
+    if head.startswith(b"%PDF-"):
+        return AttachmentKind.PDF
+    if head.startswith(b"PK\x03\x04") and path.suffix.lower() == ".docx":
+        return AttachmentKind.DOCUMENT
+    from chattui.files.images import looks_like_image
+
+    if looks_like_image(head):
+        return AttachmentKind.IMAGE
+    if is_binary(head):
+        import filetype
+
+        found = filetype.guess(head)
+        what = f" ({found.mime})" if found is not None else ""
+        raise AttachmentError(
+            f"{os.fspath(path)}: a binary file{what}; chattui attaches text, code, PDF, .docx"
+            " and images"
+        )
+    return AttachmentKind.TEXT
+
+
+def _limit_noun(kind: AttachmentKind) -> str:
+    return {AttachmentKind.IMAGE: "an image", AttachmentKind.TEXT: "a text file"}.get(
+        kind, "a document"
+    )
+
+
+def _limit_key(kind: AttachmentKind) -> str:
+    return {
+        AttachmentKind.IMAGE: "attach_max_image_mb",
+        AttachmentKind.TEXT: "attach_max_file_kb",
+    }.get(kind, "a fixed limit")
