@@ -260,10 +260,7 @@ def read_files(specs: tuple[str, ...], config: Config) -> list[Attachment]:
         return []
     from chattui.files import Limits, read_attachments
 
-    limits = Limits.of(
-        config.attach_max_file_kb, config.attach_max_files, config.attach_max_image_mb
-    )
-    return [a for spec in specs for a in read_attachments(spec, limits)]
+    return [a for spec in specs for a in read_attachments(spec, Limits.of(config))]
 
 
 def attachment_json(attachment: Attachment) -> dict[str, object]:

@@ -59,7 +59,7 @@ class ScriptedEngine:
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Count words plus a fixed overhead per message."""
-        return sum(len(split_tokens(m.content)) + _MESSAGE_OVERHEAD for m in messages)
+        return sum(len(split_tokens(m.prompt_text())) + _MESSAGE_OVERHEAD for m in messages)
 
     def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
         """Start the next scripted reply; see ``Engine.stream``."""

@@ -11,9 +11,13 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chattui.conversation import Attachment
+from chattui.conversation import Attachment, AttachmentKind
 from chattui.errors import AttachmentError
+
+if TYPE_CHECKING:
+    from chattui.config import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +38,13 @@ class Limits:
     """Most redirects followed to a page."""
 
     @classmethod
-    def of(cls, file_kb: int, files: int, image_mb: int) -> Limits:
+    def of(cls, config: Config) -> Limits:
         """The limits config.toml sets."""
-        return cls(file_bytes=file_kb * 1024, files=files, image_bytes=image_mb * 1024 * 1024)
+        return cls(
+            file_bytes=config.attach_max_file_kb * 1024,
+            files=config.attach_max_files,
+            image_bytes=config.attach_max_image_mb * 1024 * 1024,
+        )
 
 
 def is_url(spec: str) -> bool:
@@ -68,6 +76,27 @@ def read_attachments(spec: str, limits: Limits | None = None) -> list[Attachment
     from chattui.files.single import read_file
 
     return [read_file(path, spec, limits)]
+
+
+def check_unchanged(attachments: list[Attachment]) -> None:
+    """Make sure the files were not changed since they were read (a chip waits a while).
+
+    Raises:
+        AttachmentError: One changed or went away: it must be attached again.
+    """
+    import hashlib
+
+    for a in attachments:
+        if is_url(a.name) or a.kind is AttachmentKind.FOLDER:
+            continue  # a page is as fetched; a folder's text is re-walked only when asked
+        try:
+            data = Path(a.name).expanduser().read_bytes()
+        except OSError:
+            data = b""
+        if hashlib.sha256(data).hexdigest() != a.sha256:
+            raise AttachmentError(
+                f"{a.name} changed since it was attached; /file {a.name} reads it again"
+            )
 
 
 def _read_glob(spec: str, limits: Limits) -> list[Attachment]:

@@ -27,11 +27,12 @@ from textual.widget import Widget
 
 from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
-from chattui.conversation import Conversation
+from chattui.conversation import Attachment, Conversation
 from chattui.conversation import Message as ChatMessage
 from chattui.engine.base import Engine, EngineSettings
 from chattui.engine.context import fit_messages, next_trim, reply_budget
 from chattui.errors import ChattuiError
+from chattui.files import Limits, read_attachments
 from chattui.sampling import GenerationOptions
 from chattui.tui.boundary import ErrorBoundary
 from chattui.tui.reply_stream import ReplyStream
@@ -87,6 +88,14 @@ class ModelHost(ErrorBoundary, Widget):
 
         stream: ReplyStream
         error: str | None = None
+
+    @dataclass
+    class Attached(Message):
+        """What was asked to be attached was read (``counted``: with its tokens), or failed."""
+
+        attachments: list[Attachment]
+        error: str | None = None
+        counted: bool = False
 
     @dataclass
     class Measured(Message):
@@ -333,6 +342,31 @@ class ModelHost(ErrorBoundary, Widget):
             self.stream = None
 
     # Measuring ---------------------------------------------------------------------------
+
+    def attach(self, specs: list[str]) -> None:
+        """Read ``specs`` (paths, globs, URLs) in a worker, then count their tokens.
+
+        ``Attached`` messages bring them: read, then counted (the count waits for a reply being
+        written, which holds the engine).
+        """
+        self._read(specs, Limits.of(self.services.config))
+
+    @work(thread=True, group="attach", description="read attachments")
+    def _read(self, specs: list[str], limits: Limits) -> None:
+        try:
+            found = [a for spec in specs for a in read_attachments(spec, limits)]
+        except ChattuiError as error:
+            self.post_message(self.Attached([], str(error)))
+            return
+        self.post_message(self.Attached(found))
+        session = self.session
+        if session is None:
+            return  # counted when sent
+        with self._engine_lock:
+            if session is not self.session or session.engine is not self.engine:
+                return
+            counted = list(session.measure(found))
+        self.post_message(self.Attached(counted, counted=True))
 
     def measure(self) -> None:
         """Count the open chat's tokens in a worker; a ``Measured`` message brings the result."""

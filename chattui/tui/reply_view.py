@@ -55,6 +55,7 @@ class ReplyView:
         stream: ReplyStream,
         user_text: str | None,
         *,
+        attached: tuple[str, ...] = (),
         extend: bool = False,
         drop_reply: bool = False,
         drop_user: bool = False,
@@ -64,6 +65,7 @@ class ReplyView:
         Args:
             stream: The reply.
             user_text: The message it answers, shown first (None: none is sent).
+            attached: The names of what is attached to it (an edited message: those it had).
             extend: Append to the last reply (continuing a stopped one).
             drop_reply: Remove the last reply first (it is written again).
             drop_user: Remove the last user message first (it was edited).
@@ -78,8 +80,9 @@ class ReplyView:
                 await replies.pop().remove()
             users = transcript.users()
             if drop_user and users:
+                attached = attached or users[-1].attached
                 await users[-1].remove()
-            user = UserMessage(user_text) if user_text is not None else None
+            user = UserMessage(user_text, attached=attached) if user_text is not None else None
             if user is not None:
                 await transcript.mount(user)
             if extend and replies:

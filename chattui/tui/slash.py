@@ -33,6 +33,8 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/role", "[NAME]", "follow a role (translate, qa, write…)", "slash_role"),
     SlashCommand("/export", "[FILE]", "save the chat as Markdown", "slash_export"),
     SlashCommand("/fork", "", "copy the branch in view into a new chat", "slash_fork"),
+    SlashCommand("/file", "PATH", "attach a file, folder, glob, PDF, image or URL", "slash_file"),
+    SlashCommand("/files", "[rm N|clear]", "list or remove what is attached", "slash_files"),
     SlashCommand("/help", "", "show keys and commands", "slash_help"),
 )
 NAMES = tuple(command.name for command in COMMANDS)
@@ -45,6 +47,7 @@ KEYS = (
     "Ctrl+G edits your last message · F3 copies the reply, F4 its code · F2 renames, F8 deletes\n"
     "Nothing is overwritten: Alt+← Alt+→ show a message's other versions · F5 forks the branch"
     " into a new chat · F9 deletes the version in view\n"
+    "@path in a message attaches a file or folder (Tab completes it) · a dropped file too\n"
     "Ctrl+B shows the chats · Ctrl+O settings · Ctrl+P every action · Ctrl+Q quits"
 )
 

@@ -371,3 +371,14 @@ async def test_switching_a_version_far_above_the_view_shows_it(
         ]
         chosen = next(w for w in transcript.messages() if w.text.endswith("asked again?"))
         assert chosen.region.overlaps(transcript.region)
+
+
+async def test_scroll_keys_with_nothing_to_scroll_do_nothing(app_factory: AppFactory) -> None:
+    app = app_factory(replies=["short"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await send(pilot, "hi")
+        # Textual's scroll actions say "nothing to do" by raising SkipAction: not an error.
+        await pilot.press("ctrl+home", "pageup", "pagedown", "ctrl+end")
+        await pilot.pause()
+        assert app.unexpected == []

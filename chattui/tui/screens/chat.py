@@ -15,25 +15,28 @@ from dataclasses import replace
 from typing import ClassVar
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from chattui.chat import ChatSession, open_conversation
-from chattui.conversation import Conversation, Role
+from chattui.chat import ChatSession, ChatTurn, open_conversation
+from chattui.conversation import Attachment, Conversation, Role
 from chattui.conversation import Message as ChatMessage
 from chattui.engine.base import EngineSettings
 from chattui.errors import ChattuiError, ConversationNotFoundError
+from chattui.files import Limits, check_unchanged, read_attachments
 from chattui.sampling import Sampling
 from chattui.tui import slash
 from chattui.tui.boundary import ErrorBoundary
 from chattui.tui.model_host import ModelHost, StartTurn
-from chattui.tui.reply_stream import Progress
+from chattui.tui.reply_stream import Progress, ReplyStream
 from chattui.tui.reply_view import ReplyView, Shown
-from chattui.tui.screens.branches import Branches
+from chattui.tui.screens.attaching import Attaching
 from chattui.tui.screens.saved_chats import BUSY
 from chattui.tui.services import Services, StartOptions
+from chattui.tui.widgets.attachments import AttachmentBar
 from chattui.tui.widgets.messages import Notice, Welcome
 from chattui.tui.widgets.prompt import PromptInput
 from chattui.tui.widgets.sidebar import Sidebar
@@ -44,7 +47,7 @@ NARROW = 100
 """Terminals narrower than this start with the sidebar hidden (Ctrl+B shows it over the chat)."""
 
 
-class ChatScreen(ErrorBoundary, Branches):
+class ChatScreen(ErrorBoundary, Attaching):
     """One conversation at a time, with the saved ones in the sidebar."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -115,6 +118,10 @@ class ChatScreen(ErrorBoundary, Branches):
         """The reply in flight, as the transcript shows it."""
         self.served: list[str] = []
         """``ID/MODEL`` of the models the endpoints serve, asked in a thread at start."""
+        self._asked = set()
+        self._carried: tuple[ReplyStream, list[Attachment]] | None = None
+        """The attachments the message being answered took from the bar (given back if it
+        cannot start)."""
 
     def compose(self) -> ComposeResult:
         """Sidebar beside the chat column."""
@@ -122,6 +129,7 @@ class ChatScreen(ErrorBoundary, Branches):
             yield Sidebar(id="sidebar")
             with Vertical(id="chat"):
                 yield self.view.transcript
+                yield AttachmentBar()
                 yield PromptInput()
                 yield StatusBar(id="status")
         yield Footer()
@@ -223,8 +231,23 @@ class ChatScreen(ErrorBoundary, Branches):
         if self.editing:
             self.editing = False
             await self._begin(lambda session: session.edit_last(text), text, edit=True)
+            return
+        mentioned = self.pending_mentions(text)  # those not in the bar already
+        carried = self.take_attachments()
+        limits = Limits.of(self.services.config)
+
+        def send(session: ChatSession) -> ChatTurn:
+            check_unchanged(carried)
+            read = [a for spec in mentioned for a in read_attachments(spec, limits)]
+            return session.send(text, [*carried, *read])
+
+        names = (*(a.name for a in carried), *mentioned)
+        # The screen handles the reply's end after this handler: carried is set in time.
+        stream = await self._begin(send, text, attached=names)
+        if stream is not None:
+            self._carried = (stream, carried)
         else:
-            await self._begin(lambda session: session.send(text), text)
+            self.give_back_attachments(carried)
 
     async def _begin(
         self,
@@ -234,8 +257,13 @@ class ChatScreen(ErrorBoundary, Branches):
         edit: bool = False,
         regenerate: bool = False,
         extend: bool = False,
-    ) -> None:
-        """Start a reply in the host and make room for it in the transcript."""
+        attached: tuple[str, ...] = (),
+    ) -> ReplyStream | None:
+        """Start a reply in the host and make room for it in the transcript.
+
+        Returns:
+            Its stream; None when it could not start (why was said).
+        """
         session = self.host.session
         if session is not None and not self.host.busy and (added := session.refresh()):
             self.notify(
@@ -253,10 +281,11 @@ class ChatScreen(ErrorBoundary, Branches):
             stream = self.host.begin(start)
         except ChattuiError as error:
             self._refuse(str(error), user_text)
-            return
+            return None
         await self.view.open(
             stream,
             user_text,
+            attached=attached,
             extend=extend,
             drop_reply=(edit or regenerate) and ends_with_reply,
             drop_user=edit,
@@ -264,6 +293,7 @@ class ChatScreen(ErrorBoundary, Branches):
         # A blink redraws the screen twice a second: CPU a streaming reply can use better.
         self.query_one(PromptInput).cursor_blink = False
         self.query_one(StatusBar).state = State.PROMPT
+        return stream
 
     def on_model_host_text_arrived(self, message: ModelHost.TextArrived) -> None:
         """Show the new text now, or when the pace of updates allows."""
@@ -289,11 +319,14 @@ class ChatScreen(ErrorBoundary, Branches):
         status.state = State.READY
         if message.error is not None:
             self.notify(message.error, title="Reply failed", severity="error", timeout=10)
+        carried, self._carried = self._carried, None
         if turn is None:  # it never started: nothing was saved, so the view goes back
             if session is not None:
                 self._show_chat(None, session=session)
             if shown.user is not None:
                 self.query_one(PromptInput).give_back(shown.user.text)
+            if carried is not None and carried[0] is message.stream:
+                self.give_back_attachments(carried[1])
         elif turn.withdrawn and session is not None:  # failed before a word: as it was
             self._show_chat(None, session=session)
         else:
@@ -381,7 +414,8 @@ class ChatScreen(ErrorBoundary, Branches):
             "ctrl+home": transcript.action_scroll_home,
             "ctrl+end": transcript.action_scroll_end,
         }
-        actions[event.key]()
+        with contextlib.suppress(SkipAction):  # nothing to scroll: Textual's way to say so
+            actions[event.key]()
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the saved conversations."""

@@ -27,25 +27,36 @@ from chattui.terminal_text import printable
 class UserMessage(Static):
     """A user's message, shown literally (never parsed as markup)."""
 
-    def __init__(self, text: str, *, message_id: int | None = None, branch: str = "") -> None:
-        """Show ``text``; ``branch`` is its place among its versions ("‹ 2/3 ›"), if any."""
-        super().__init__(self._body(text, branch))
+    def __init__(
+        self,
+        text: str,
+        *,
+        message_id: int | None = None,
+        branch: str = "",
+        attached: tuple[str, ...] = (),
+    ) -> None:
+        """Show ``text``; ``branch`` is its place among its versions ("‹ 2/3 ›"), if any.
+
+        ``attached`` names what was attached to it, shown on a line above the text.
+        """
         self.text = text
         self.message_id = message_id
         """Its id in the store (None until saved)."""
         self.branch = branch
+        self.attached = attached
+        super().__init__(self._body())
 
-    @staticmethod
-    def _body(text: str, branch: str) -> Text:
-        body = Text(printable(text))
-        if branch:
-            body = Text.assemble(Text(branch, style="bold"), "\n", body)
-        return body
+    def _body(self) -> Text:
+        lines = [Text(self.branch, style="bold")] if self.branch else []
+        if self.attached:
+            lines.append(Text("📎 " + ", ".join(printable(n) for n in self.attached), style="dim"))
+        lines.append(Text(printable(self.text)))
+        return Text("\n").join(lines)
 
     def show_branch(self, branch: str) -> None:
         """Show the message's place among its versions above it (nothing when it has none)."""
         self.branch = branch
-        self.update(self._body(self.text, branch))
+        self.update(self._body())
 
 
 @functools.cache
@@ -356,19 +367,26 @@ class Item:
     """The message's id in the store."""
     branch: str = ""
     """Its place among its versions ("‹ 2/3 ›"); empty when it has none."""
+    attached: tuple[str, ...] = ()
+    """The names of what was attached to it."""
 
     @classmethod
     def of(cls, message: Message, branch: str = "") -> Item:
         """How ``message`` is shown."""
         reasoning = (message.info.reasoning if message.info else None) or ""
         user = message.role is Role.USER
-        return cls(user, message.content, note_for(message), reasoning, message.id, branch)
+        attached = tuple(a.name for a in message.attachments)
+        return cls(
+            user, message.content, note_for(message), reasoning, message.id, branch, attached
+        )
 
 
 def widget_for(item: Item) -> UserMessage | Reply:
     """The widget that shows ``item``."""
     if item.user:
-        return UserMessage(item.text, message_id=item.id, branch=item.branch)
+        return UserMessage(
+            item.text, message_id=item.id, branch=item.branch, attached=item.attached
+        )
     return Reply(
         item.text,
         note=item.note,
@@ -381,5 +399,7 @@ def widget_for(item: Item) -> UserMessage | Reply:
 def item_of(widget: UserMessage | Reply) -> Item:
     """What ``widget`` shows, to be shown again once it is gone."""
     if isinstance(widget, UserMessage):
-        return Item(True, widget.text, id=widget.message_id, branch=widget.branch)
+        return Item(
+            True, widget.text, id=widget.message_id, branch=widget.branch, attached=widget.attached
+        )
     return Item(False, widget.text, widget.note, widget.reasoning, widget.message_id, widget.branch)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
+from chattui.files.mentions import complete_path, pasted_paths
 from chattui.tui.slash import complete
 
 
@@ -19,6 +21,12 @@ class PromptInput(TextArea):
         """The user pressed Enter."""
 
         text: str
+
+    @dataclass
+    class PathsPasted(Message):
+        """A paste that was nothing but paths of existing files (a file dropped on the terminal)."""
+
+        paths: list[str]
 
     @dataclass
     class Scroll(Message):
@@ -70,8 +78,45 @@ class PromptInput(TextArea):
             self.load_text(command + " ")
             self.move_cursor(self.document.end)
             return
+        if event.key == "tab" and self._complete_mention():
+            event.prevent_default()
+            event.stop()
+            return
         self._recall = 0
         await super()._on_key(event)
+
+    def _complete_mention(self) -> bool:
+        """Complete the ``@path`` before the cursor; whether the cursor was after one.
+
+        A unique file is completed with a space after it (it is then attached); several
+        matches are listed.
+        """
+        row, column = self.cursor_location
+        before = self.document.get_line(row)[:column]
+        word = before.split()[-1] if before.strip() and not before[-1].isspace() else ""
+        if not word.startswith("@"):
+            return False
+        completion, names = complete_path(word[1:], Path.cwd())
+        extra = completion[len(word) - 1 :]
+        if len(names) == 1 and not names[0].endswith("/"):
+            extra += " "
+        if extra:
+            self.insert(extra)
+        elif len(names) > 1:
+            shown = "  ".join(names[:12]) + ("  …" if len(names) > 12 else "")
+            self.app.notify(shown, title=f"{len(names)} matches", timeout=4)
+        return True
+
+    def _on_paste(self, event: events.Paste) -> None:  # type: ignore[override]
+        """A paste of nothing but existing paths is offered as attachments, not typed.
+
+        Any other paste goes on to TextArea's handler (Textual calls each class's in turn).
+        """
+        paths = pasted_paths(event.text, Path.cwd())
+        if paths is not None:
+            event.prevent_default()
+            event.stop()
+            self.post_message(self.PathsPasted(paths))
 
     def give_back(self, text: str) -> None:
         """Put back a message that could not be sent, unless something new was typed."""
