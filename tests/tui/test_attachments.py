@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.pilot import Pilot
 
 from chattui.config import Config
 from chattui.tui.widgets.attachments import AttachmentBar
@@ -34,16 +35,22 @@ def counted(bar: AttachmentBar, count: int) -> bool:
     return len(bar.items) == count and all(a.tokens for a in bar.items)
 
 
+async def attach(pilot: Pilot[None], command: str, count: int) -> AttachmentBar:
+    """Run ``/file ...`` and wait until the bar holds ``count`` counted chips."""
+    bar = pilot.app.screen.query_one(AttachmentBar)
+    await send(pilot, command)
+    await until(pilot, lambda: counted(bar, count), f"{count} chips counted")
+    return bar
+
+
 async def test_slash_file_shows_a_chip_and_the_message_takes_it(
     app_factory: AppFactory, notes: Path
 ) -> None:
     app = app_factory(replies=["noted"])
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await ready(pilot)
-        bar = chat.query_one(AttachmentBar)
-        assert not bar.display or not bar.has_class("some")
-        await send(pilot, "/file notes.md project")
-        await until(pilot, lambda: counted(bar, 2), "the chips counted")
+        assert not chat.query_one(AttachmentBar).has_class("some")
+        bar = await attach(pilot, "/file notes.md project", 2)
         shown = str(bar.render())
         assert "notes.md" in shown and "text" in shown and "tokens" in shown
         assert "project" in shown and "folder" in shown
@@ -103,10 +110,8 @@ async def test_a_dropped_file_is_attached_not_typed(app_factory: AppFactory, not
 async def test_files_lists_and_removes(app_factory: AppFactory, notes: Path) -> None:
     app = app_factory(replies=["ok"])
     async with app.run_test(size=(100, 30)) as pilot:
-        chat = await ready(pilot)
-        bar = chat.query_one(AttachmentBar)
-        await send(pilot, "/file notes.md project")
-        await until(pilot, lambda: counted(bar, 2), "two chips")
+        await ready(pilot)
+        bar = await attach(pilot, "/file notes.md project", 2)
         await send(pilot, "/files")
         assert notified(app, "1. notes.md (text,") and notified(app, "2. project (folder,")
         await send(pilot, "/files rm 1")
@@ -140,9 +145,7 @@ async def test_attachments_that_do_not_fit_come_back_with_the_text(
     app = app_factory(replies=["ok"], config=Config(context_size=1024))
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await ready(pilot)
-        bar = chat.query_one(AttachmentBar)
-        await send(pilot, "/file big.txt")
-        await until(pilot, lambda: counted(bar, 1), "the chip")
+        bar = await attach(pilot, "/file big.txt", 1)
         await send(pilot, "summarize")
         assert notified(app, "the attachments do not fit")
         assert chat.query_one(PromptInput).text == "summarize"
@@ -158,9 +161,7 @@ async def test_names_and_text_from_files_are_never_markup(
     app = app_factory(replies=["ok"])
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await ready(pilot)
-        bar = chat.query_one(AttachmentBar)
-        await send(pilot, f"/file '{hostile.name}'")
-        await until(pilot, lambda: counted(bar, 1), "the chip")
+        bar = await attach(pilot, f"/file '{hostile.name}'", 1)
         shown = str(bar.render())
         assert "[bold]x[red]" in shown and "\x1b" not in shown
         await send(pilot, "what is it?")
@@ -174,9 +175,7 @@ async def test_a_file_changed_after_attaching_is_not_sent_stale(
     app = app_factory(replies=["ok"])
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await ready(pilot)
-        bar = chat.query_one(AttachmentBar)
-        await send(pilot, "/file notes.md")
-        await until(pilot, lambda: counted(bar, 1), "the chip")
+        bar = await attach(pilot, "/file notes.md", 1)
         notes.write_text("# Notes\nThe launch moved to April.\n")
         await send(pilot, "When is the launch?")
         assert notified(app, "notes.md changed since it was attached; /file notes.md reads it")
@@ -197,9 +196,7 @@ async def test_attach_send_regenerate_and_reopen_on_the_real_engine(
     app = app_factory(real=True, config=short)
     async with app.run_test(size=(100, 30)) as pilot:
         chat = await ready(pilot)
-        bar = chat.query_one(AttachmentBar)
-        await send(pilot, "/file notes.md")
-        await until(pilot, lambda: counted(bar, 1), "the chip counted by the real tokenizer")
+        bar = await attach(pilot, "/file notes.md", 1)
         tokens = bar.items[0].tokens
         assert tokens is not None and 10 < tokens < 40
         await send(pilot, "When is the launch?")
