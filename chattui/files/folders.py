@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
 
 HEAD = 8192
+SKIPPED_PER_FILE = 20
+"""Files looked at (skipped ones included) per file allowed, before a walk gives up."""
 
 
 @dataclass
@@ -28,6 +32,8 @@ class _Walk:
     binary: list[str] = field(default_factory=list)
     large: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    special: list[str] = field(default_factory=list)
+    """Devices, pipes and sockets."""
     undecodable: int = 0
 
 
@@ -35,17 +41,17 @@ def read_folder(top: Path, name: str, limits: Limits) -> Attachment:
     """The text files under ``top`` (``name``: as the user gave it), each as a fenced block.
 
     ``.git`` and what the ``.gitignore`` files say to ignore are left out; binary files, files
-    over the size limit and unreadable ones are skipped and listed in the note. Symbolic links
-    to folders are not followed (no loops).
+    over the size limit, unreadable ones and devices are skipped and listed in the note.
+    Symbolic links to folders are not followed (no loops), nor are other file systems mounted
+    below (``/proc``, ``/dev``, another disk).
 
     Raises:
         AttachmentError: More text files than the limit allows, or none at all.
     """
     found = _Walk()
-    paths = list(_files(top))
-    for path in paths:
+    for seen, path in enumerate(_files(top), 1):  # walked as read: a huge tree stops early
         _read_one(path, top, limits, found)
-        if len(found.blocks) > limits.files:
+        if len(found.blocks) > limits.files or seen > limits.files * SKIPPED_PER_FILE:
             raise AttachmentError(
                 f"{name}: more than {limits.files} text files (attach_max_files in config.toml);"
                 " attach a subfolder or a glob such as 'src/*.py'"
@@ -59,6 +65,7 @@ def read_folder(top: Path, name: str, limits: Limits) -> Attachment:
         ("binary", found.binary),
         (f"over {size_text(limits.file_bytes)}", found.large),
         ("unreadable", found.unreadable),
+        ("not a regular file", found.special),
     ):
         if names:
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
@@ -73,7 +80,11 @@ def _read_one(path: Path, top: Path, limits: Limits, found: _Walk) -> None:
     """Add the file at ``path`` to what the walk found, or list why it was skipped."""
     relative = path.relative_to(top).as_posix()
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a device or a pipe: reading it may never end
+            found.special.append(relative)
+            return
+        size = status.st_size
         if size > limits.file_bytes:
             found.large.append(relative)
             return
@@ -90,10 +101,10 @@ def _read_one(path: Path, top: Path, limits: Limits, found: _Walk) -> None:
     found.size += len(data)
 
 
-def _files(top: Path) -> list[Path]:
-    """Every file under ``top`` that git would not ignore, in name order."""
+def _files(top: Path) -> Iterator[Path]:
+    """Every file under ``top`` that git would not ignore, in name order, as it is walked."""
     specs: list[tuple[Path, GitIgnoreSpec]] = []
-    found: list[Path] = []
+    device = top.stat().st_dev
     for folder, dirs, names in os.walk(top, followlinks=False):
         here = Path(folder)
         specs = [(base, spec) for base, spec in specs if here.is_relative_to(base)]
@@ -107,14 +118,25 @@ def _files(top: Path) -> list[Path]:
                 lines = []
             specs.append((here, GitIgnoreSpec.from_lines(lines)))
         dirs[:] = sorted(
-            d for d in dirs if d != ".git" and not _ignored(here / d, specs, folder=True)
+            d
+            for d in dirs
+            if d != ".git"
+            and _same_device(here / d, device)  # not /proc, /sys, /dev or another disk
+            and not _ignored(here / d, specs, folder=True)
         )
-        found.extend(
+        yield from (
             here / n
             for n in sorted(names)
             if n != ".gitignore" and not _ignored(here / n, specs, folder=False)
         )
-    return found
+
+
+def _same_device(path: Path, device: int) -> bool:
+    """Whether ``path`` is on the file system ``device`` (a walk stays on one, as find -xdev)."""
+    try:
+        return path.lstat().st_dev == device
+    except OSError:
+        return False
 
 
 def _ignored(path: Path, specs: list[tuple[Path, GitIgnoreSpec]], *, folder: bool) -> bool:

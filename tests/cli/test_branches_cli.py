@@ -7,6 +7,7 @@ from pathlib import Path
 
 from chattui.conversation import Message, Role
 from chattui.store import ConversationStore
+from chattui.transcript import EXPORT_VERSION
 from tests.chats import renumbered
 from tests.cli.conftest import run
 from tests.cli.test_history import database
@@ -99,10 +100,14 @@ def test_export_and_import_keep_the_tree(chattui_home: Path, tmp_path: Path) -> 
     out = tmp_path / "tree.json"
     assert run("history", "export", cid, "-f", "json", "-o", str(out)).code == 0
     document = json.loads(out.read_text())
-    assert document["version"] == 2 and len(document["messages"]) == 5
+    assert document["version"] == EXPORT_VERSION and len(document["messages"]) == 5
     new = run("history", "import", str(out)).stdout.strip()
     store = ConversationStore(database(chattui_home))
     assert renumbered(store.get(new)) == renumbered(store.get(cid))
+    # a version 2 document (the tree, nothing attached) still imports
+    out.write_text(json.dumps({**document, "version": 2}))
+    two = run("history", "import", str(out)).stdout.strip()
+    assert renumbered(store.get(two)) == renumbered(store.get(cid))
     # a version 1 document (one branch, no ids) still imports
     document_v1 = {**document, "version": 1}
     document_v1["messages"] = [

@@ -141,6 +141,7 @@ def project(tmp_path: Path) -> Path:
     (root / "huge.txt").write_text("y" * 3000)
     (root / "latin.txt").write_bytes(b"caf\xe9")
     (root / "loop").symlink_to(root, target_is_directory=True)
+    os.mkfifo(root / "pipe")  # reading it would wait forever
     return root
 
 
@@ -154,6 +155,7 @@ def test_a_folder_is_walked_as_git_sees_it(project: Path) -> None:
     assert "skipped 2 binary: data.bin, logo.png" in a.note
     assert "skipped 1 over 2 KiB: huge.txt" in a.note
     assert "1 not valid UTF-8" in a.note
+    assert "skipped 1 not a regular file: pipe" in a.note
     assert a.block().startswith(f"Folder: {project}\n")
 
 
