@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from chattui.attachments.text import size_text
 from chattui.conversation import (
     Attachment,
     AttachmentKind,
@@ -19,7 +20,6 @@ from chattui.conversation import (
     info_to_dict,
 )
 from chattui.errors import UsageError
-from chattui.files.text import size_text
 
 EXPORT_FORMAT = "chattui-conversation"
 EXPORT_VERSION = 3

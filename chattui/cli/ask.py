@@ -258,7 +258,7 @@ def read_files(specs: tuple[str, ...], config: Config) -> list[Attachment]:
     """
     if not specs:
         return []
-    from chattui.files import Limits, read_attachments
+    from chattui.attachments import Limits, read_attachments
 
     return [a for spec in specs for a in read_attachments(spec, Limits.of(config))]
 

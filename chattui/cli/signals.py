@@ -35,6 +35,33 @@ def install() -> None:
 
 
 @contextlib.contextmanager
+def noted() -> Iterator[list[int]]:
+    """SIGTERM and SIGHUP are noted, not raised, until the app takes them over.
+
+    Raised while the app starts, ``Terminated`` could land inside Textual's driver or a lock of
+    the threading module, and leave them broken (a closed terminal then ended with exit 1).
+
+    Yields:
+        The signals received, in order.
+    """
+    received: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if hasattr(signal, "SIGCONT"):
+            # A closed terminal sends SIGCONT with SIGHUP: Textual's handler for it starts the
+            # driver again, from inside the driver's own start. Nothing is to be resumed now.
+            signal.signal(signal.SIGCONT, signal.SIG_IGN)
+
+    previous = {signum: signal.signal(signum, note) for signum in HANDLED}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
 def stopping(stop: Callable[[], None]) -> Iterator[list[int]]:
     """While a reply streams, Ctrl+C and the termination signals call ``stop`` instead.
 

@@ -120,6 +120,9 @@ class ChatApp(ErrorBoundary, App[None]):
         for signum in TERMINATING:
             with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals here
                 loop.add_signal_handler(signum, self._terminate, signum)
+        if self.start.early_signals:  # the terminal closed while the app was starting
+            self._terminate(self.start.early_signals[0])
+            return
         self.push_screen(ChatScreen(self.services, self.start))
         if self.start.verbose:
             self.notify(f"llama.cpp's log goes to {self.services.paths.log_file}")

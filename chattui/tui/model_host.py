@@ -25,6 +25,7 @@ from textual import work
 from textual.message import Message
 from textual.widget import Widget
 
+from chattui.attachments import Limits, read_attachments
 from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
 from chattui.conversation import Attachment, Conversation
@@ -32,7 +33,6 @@ from chattui.conversation import Message as ChatMessage
 from chattui.engine.base import Engine, EngineSettings
 from chattui.engine.context import fit_messages, next_trim, reply_budget
 from chattui.errors import ChattuiError
-from chattui.files import Limits, read_attachments
 from chattui.sampling import GenerationOptions
 from chattui.tui.boundary import ErrorBoundary
 from chattui.tui.reply_stream import ReplyStream

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
@@ -36,6 +36,9 @@ class StartOptions:
     """Write llama.cpp's log to the log file (--verbose)."""
     notice: str | None = None
     """A line to show as the app opens (the last run crashed)."""
+    early_signals: list[int] = field(default_factory=list)
+    """SIGTERM or SIGHUP received before the app could handle them itself (noted by the CLI,
+    acted on as the app mounts)."""
 
 
 @dataclass

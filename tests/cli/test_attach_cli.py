@@ -116,7 +116,7 @@ def test_bad_attachments_exit_2_with_one_line_and_nothing_saved(
 def test_an_image_for_a_model_that_cannot_read_images_is_refused(
     tmp_path: Path, chattui_home: Path
 ) -> None:
-    from tests.files.test_readers import make_png
+    from tests.attachments.test_readers import make_png
 
     (tmp_path / "red.png").write_bytes(make_png())
     result = run("ask", "-f", str(tmp_path / "red.png"), "what colour?", *SHORT)

@@ -98,3 +98,20 @@ def test_the_reply_streaming_when_the_terminal_closes_is_saved(
     store.close()
     assert user.content == "Write a long essay about the rivers of China."
     assert reply.info is not None and reply.info.finish_reason in ("stopped", "stop", "length")
+
+
+def test_closing_the_terminal_as_the_app_starts_ends_it_as_a_hangup(
+    chattui_home: Path, tmp_path: Path
+) -> None:
+    # Closed while Textual's driver takes the terminal (the first bytes it writes), and just
+    # after: the app ends as a hangup (129), never with an error from a broken lock (1).
+    codes: list[int] = []
+    for index, pause in enumerate((0.0, 0.0, 0.02, 0.05, 0.1, 0.2)):
+        home = fresh_home(chattui_home, tmp_path / f"start{index}")
+        term = Terminal(home)
+        deadline = time.monotonic() + 60
+        while not term.output and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(pause)
+        codes.append(term.end())
+    assert all(code in (128 + signal.SIGHUP, -signal.SIGHUP) for code in codes), codes

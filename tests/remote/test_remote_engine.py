@@ -312,9 +312,9 @@ def test_llama_servers_context_is_read_from_its_props(fault: FaultServer) -> Non
 def test_images_go_to_an_endpoint_as_data_url_parts(fault: FaultServer, tmp_path: Path) -> None:
     import base64
 
+    from chattui.attachments import read_attachments
     from chattui.chat import ChatSession
-    from chattui.files import read_attachments
-    from tests.files.test_readers import make_png
+    from tests.attachments.test_readers import make_png
 
     png = make_png()
     (tmp_path / "red.png").write_bytes(png)

@@ -14,8 +14,8 @@ from pathlib import Path
 from textual import on
 from textual.widgets import TextArea
 
+from chattui.attachments.mentions import mentions
 from chattui.conversation import Attachment
-from chattui.files.mentions import mentions
 from chattui.transcript import describe_attachment
 from chattui.tui.model_host import ModelHost
 from chattui.tui.screens.branches import Branches

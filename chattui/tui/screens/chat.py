@@ -21,12 +21,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
+from chattui.attachments import Limits, check_unchanged, read_attachments
 from chattui.chat import ChatSession, ChatTurn, open_conversation
 from chattui.conversation import Attachment, Conversation, Role
 from chattui.conversation import Message as ChatMessage
 from chattui.engine.base import EngineSettings
 from chattui.errors import ChattuiError, ConversationNotFoundError
-from chattui.files import Limits, check_unchanged, read_attachments
 from chattui.sampling import Sampling
 from chattui.tui import slash
 from chattui.tui.boundary import ErrorBoundary

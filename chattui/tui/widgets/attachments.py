@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
+from chattui.attachments.text import size_text
 from chattui.conversation import Attachment
-from chattui.files.text import size_text
 from chattui.terminal_text import printable
 
 

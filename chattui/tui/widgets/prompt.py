@@ -9,7 +9,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
-from chattui.files.mentions import complete_path, pasted_paths
+from chattui.attachments.mentions import complete_path, pasted_paths
 from chattui.tui.slash import complete
 
 

@@ -6,10 +6,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from chattui.attachments import Limits, describe
+from chattui.attachments.text import decode, is_binary, language_for, size_text
 from chattui.conversation import Attachment, AttachmentKind
 from chattui.errors import AttachmentError
-from chattui.files import Limits, describe
-from chattui.files.text import decode, is_binary, language_for, size_text
 
 HEAD = 8192
 """Bytes looked at to tell a file's kind."""
@@ -52,16 +52,16 @@ def from_bytes(data: bytes, name: str, kind: AttachmentKind) -> Attachment:
     """An attachment of ``kind`` made from the file's bytes."""
     digest = hashlib.sha256(data).hexdigest()
     if kind is AttachmentKind.PDF:
-        from chattui.files.documents import pdf_text
+        from chattui.attachments.documents import pdf_text
 
         text, note = pdf_text(data, name)
         return Attachment(name, kind, len(data), digest, text, note=note)
     if kind is AttachmentKind.DOCUMENT:
-        from chattui.files.documents import docx_text
+        from chattui.attachments.documents import docx_text
 
         return Attachment(name, kind, len(data), digest, docx_text(data, name))
     if kind is AttachmentKind.IMAGE:
-        from chattui.files.images import image_type
+        from chattui.attachments.images import image_type
 
         return Attachment(name, kind, len(data), digest, mime=image_type(data, name), data=data)
     text, note = decode(data)
@@ -78,7 +78,7 @@ def _kind(head: bytes, path: Path) -> AttachmentKind:
         return AttachmentKind.PDF
     if head.startswith(b"PK\x03\x04") and path.suffix.lower() == ".docx":
         return AttachmentKind.DOCUMENT
-    from chattui.files.images import looks_like_image
+    from chattui.attachments.images import looks_like_image
 
     if looks_like_image(head):
         return AttachmentKind.IMAGE

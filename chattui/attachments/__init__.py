@@ -60,7 +60,7 @@ def read_attachments(spec: str, limits: Limits | None = None) -> list[Attachment
     """
     limits = limits or Limits()
     if is_url(spec):
-        from chattui.files.pages import read_page
+        from chattui.attachments.pages import read_page
 
         return [read_page(spec, limits)]
     if glob.has_magic(spec) and not os.path.lexists(spec):
@@ -68,12 +68,12 @@ def read_attachments(spec: str, limits: Limits | None = None) -> list[Attachment
     path = Path(spec).expanduser()
     try:
         if path.is_dir():
-            from chattui.files.folders import read_folder
+            from chattui.attachments.folders import read_folder
 
             return [read_folder(path, spec, limits)]
     except OSError as error:
         raise AttachmentError(f"{spec}: {describe(error)}") from None
-    from chattui.files.single import read_file
+    from chattui.attachments.single import read_file
 
     return [read_file(path, spec, limits)]
 
@@ -101,7 +101,7 @@ def check_unchanged(attachments: list[Attachment]) -> None:
 
 def _read_glob(spec: str, limits: Limits) -> list[Attachment]:
     """Each file a glob matches (folders it matches are left out), in name order."""
-    from chattui.files.single import read_file
+    from chattui.attachments.single import read_file
 
     pattern = str(Path(spec).expanduser())
     matches = glob.glob(pattern, recursive=True)  # noqa: PTH207 - a pattern as typed, absolute or not

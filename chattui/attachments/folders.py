@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chattui.attachments import Limits
+from chattui.attachments.text import decode, is_binary, language_for, size_text
 from chattui.conversation import Attachment, AttachmentKind, file_block
 from chattui.errors import AttachmentError
-from chattui.files import Limits
-from chattui.files.text import decode, is_binary, language_for, size_text
 
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec

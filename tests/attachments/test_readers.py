@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from chattui.attachments import Limits, read_attachments
 from chattui.conversation import Attachment, AttachmentKind, Message, Role
 from chattui.errors import AttachmentError
-from chattui.files import Limits, read_attachments
-from tests.files.pages_server import PageServer
+from tests.attachments.pages_server import PageServer
 
 
 def one(spec: str | Path, limits: Limits | None = None) -> Attachment:

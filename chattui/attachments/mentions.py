@@ -10,7 +10,7 @@ import shlex
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from chattui.files import is_url
+from chattui.attachments import is_url
 
 _MENTION = re.compile(r"(?<!\S)@(\S+)")
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import hashlib
 
 from chattui import __version__
+from chattui.attachments import Limits
+from chattui.attachments.text import size_text
 from chattui.conversation import Attachment, AttachmentKind
 from chattui.errors import AttachmentError
-from chattui.files import Limits
-from chattui.files.text import size_text
 from chattui.redact import without_credentials
 
 TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/json", "text/csv")
@@ -65,7 +65,7 @@ def read_page(url: str, limits: Limits) -> Attachment:
 
 def _from_answer(data: bytes, mime: str, charset: str | None, name: str) -> Attachment:
     """The attachment a page's bytes make, by the type the server gave."""
-    from chattui.files.single import from_bytes
+    from chattui.attachments.single import from_bytes
 
     if mime == "application/pdf" or data.startswith(b"%PDF-"):
         return from_bytes(data, name, AttachmentKind.PDF)
