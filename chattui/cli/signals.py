@@ -53,12 +53,8 @@ def noted() -> Iterator[list[int]]:
             # driver again, from inside the driver's own start. Nothing is to be resumed now.
             signal.signal(signal.SIGCONT, signal.SIG_IGN)
 
-    previous = {signum: signal.signal(signum, note) for signum in HANDLED}
-    try:
+    with _handled(HANDLED, note):
         yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -79,13 +75,21 @@ def stopping(stop: Callable[[], None]) -> Iterator[list[int]]:
         received.append(signum)
         stop()
 
-    watched = (signal.SIGINT, *HANDLED)
-    previous = {signum: signal.signal(signum, handle) for signum in watched}
-    try:
+    with _handled((signal.SIGINT, *HANDLED), handle):
         yield received
+
+
+@contextlib.contextmanager
+def _handled(
+    signums: tuple[int, ...], handler: Callable[[int, FrameType | None], None]
+) -> Iterator[None]:
+    """``handler`` handles ``signums`` inside the block; the handlers before come back after."""
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def exit_code(signum: int) -> int:
