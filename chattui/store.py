@@ -469,12 +469,7 @@ class ConversationStore:
         if leaf not in outline.parents:  # a leaf another process deleted: the newest message
             leaf = max(outline.parents, default=None)
         path = outline.path_to(leaf) if leaf is not None else []
-        rows = self._db.execute(
-            "SELECT * FROM messages WHERE conversation_id = ?"
-            " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
-            (cid, json.dumps(path)),
-        )
-        messages = tuple(_attached(self._db, [_message(m) for m in rows]))
+        messages = tuple(_messages(self._db, cid, path))
         return Conversation(
             id=row["id"],
             title=row["title"],
@@ -491,12 +486,7 @@ class ConversationStore:
     @_locked
     def messages(self, cid: str, ids: Sequence[int]) -> list[Message]:
         """The messages of ``cid`` with these ids, oldest first; those deleted are left out."""
-        rows = self._db.execute(
-            "SELECT * FROM messages WHERE conversation_id = ?"
-            " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
-            (cid, json.dumps(list(ids))),
-        )
-        return _attached(self._db, [_message(row) for row in rows])
+        return _messages(self._db, cid, ids)
 
     @_locked
     def outline(self, cid: str) -> Outline:
@@ -689,6 +679,16 @@ def _prefix_ids(db: sqlite3.Connection, query: str, params: Mapping[str, object]
         entry = found.setdefault(row["message_id"], (row["system_prompt"], []))
         entry[1].append(Attachment(row["name"], AttachmentKind(row["kind"]), 0, row["sha256"]))
     return [prefix_id(system, attached) for system, attached in found.values()]
+
+
+def _messages(db: sqlite3.Connection, cid: str, ids: Sequence[int]) -> list[Message]:
+    """The messages of ``cid`` with these ids, with their attachments, oldest first."""
+    rows = db.execute(
+        "SELECT * FROM messages WHERE conversation_id = ?"
+        " AND id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (cid, json.dumps(list(ids))),
+    )
+    return _attached(db, [_message(row) for row in rows])
 
 
 def _attached(db: sqlite3.Connection, messages: list[Message]) -> list[Message]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,15 @@ class Limits:
 def is_url(spec: str) -> bool:
     """Whether ``spec`` names a web page rather than a path."""
     return spec.startswith(("http://", "https://"))
+
+
+def read_all(specs: Sequence[str], limits: Limits) -> list[Attachment]:
+    """What each of ``specs`` names, in order (see ``read_attachments``).
+
+    Raises:
+        AttachmentError: One of them cannot be read (one line naming it).
+    """
+    return [a for spec in specs for a in read_attachments(spec, limits)]
 
 
 def read_attachments(spec: str, limits: Limits | None = None) -> list[Attachment]:

@@ -258,9 +258,9 @@ def read_files(specs: tuple[str, ...], config: Config) -> list[Attachment]:
     """
     if not specs:
         return []
-    from chattui.attachments import Limits, read_attachments
+    from chattui.attachments import Limits, read_all
 
-    return [a for spec in specs for a in read_attachments(spec, Limits.of(config))]
+    return read_all(specs, Limits.of(config))
 
 
 def attachment_json(attachment: Attachment) -> dict[str, object]:

@@ -18,6 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MAGIC = b"CHATTUI-KV1\n"
 MIN_TOKENS = 256
@@ -98,17 +99,12 @@ class SnapshotStore:
             self.miss = "no KV snapshot of this chat"
             return None
         view = memoryview(data)[:got]
-        end = data.find(b"\n", len(MAGIC), got)
-        if not data.startswith(MAGIC) or end < 0:
+        read = _header(data, got)
+        if read is None:
             self.miss = f"the KV snapshot {path} is damaged"
             return None
-        try:
-            header = json.loads(view[len(MAGIC) : end].tobytes())
-            count = int(header["tokens"])
-        except (ValueError, KeyError, TypeError):
-            self.miss = f"the KV snapshot {path} is damaged"
-            return None
-        start = end + 1
+        header, start = read
+        count = int(header["tokens"])
         size = count * array.array("i").itemsize
         if header.get("key") != key:
             self.miss = "the KV snapshot was made with another model, context, template or build"
@@ -118,8 +114,7 @@ class SnapshotStore:
             return None
         tokens = array.array("i")
         tokens.frombytes(view[start : start + size])
-        with contextlib.suppress(OSError):
-            os.utime(path)  # recently used: evicted last
+        _touch(path)
         return Snapshot(tokens.tolist(), view[start + size :])
 
     def holds(self, conversation_id: str, key: str, tokens: int) -> bool:
@@ -127,21 +122,17 @@ class SnapshotStore:
 
         Marks it as recently used: one about to be written again need not be.
         """
+        path = self.path(conversation_id)
         try:
-            with self.path(conversation_id).open("rb") as file:
+            with path.open("rb") as file:
                 head = file.read(len(MAGIC) + 200)
         except OSError:
             return False
-        end = head.find(b"\n", len(MAGIC))
-        try:
-            header = json.loads(head[len(MAGIC) : end]) if head.startswith(MAGIC) else {}
-        except ValueError:
-            return False
-        found = header.get("key") == key and header.get("tokens") == tokens
+        read = _header(head, len(head))
+        found = read is not None and read[0].get("key") == key and read[0]["tokens"] == tokens
         if found:
-            with contextlib.suppress(OSError):
-                os.utime(self.path(conversation_id))
-        return bool(found)
+            _touch(path)
+        return found
 
     def delete(self, conversation_ids: list[str]) -> None:
         """Forget the snapshots of these conversations."""
@@ -194,3 +185,22 @@ class SnapshotStore:
             if path.suffix == ".kv":  # another process's write in progress is left alone
                 path.unlink(missing_ok=True)
                 total -= size
+
+
+def _header(data: bytes | bytearray, length: int) -> tuple[dict[str, Any], int] | None:
+    """A snapshot file's header and where its tokens begin; None when it is damaged."""
+    end = data.find(b"\n", len(MAGIC), length)
+    if not data.startswith(MAGIC) or end < 0:
+        return None
+    try:
+        header = json.loads(bytes(data[len(MAGIC) : end]))
+        int(header["tokens"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return header, end + 1
+
+
+def _touch(path: Path) -> None:
+    """Mark a snapshot as recently used: it is evicted last."""
+    with contextlib.suppress(OSError):
+        os.utime(path)

@@ -25,7 +25,7 @@ from textual import work
 from textual.message import Message
 from textual.widget import Widget
 
-from chattui.attachments import Limits, read_attachments
+from chattui.attachments import Limits, read_all
 from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
 from chattui.conversation import Attachment, Conversation
@@ -354,7 +354,7 @@ class ModelHost(ErrorBoundary, Widget):
     @work(thread=True, group="attach", description="read attachments")
     def _read(self, specs: list[str], limits: Limits) -> None:
         try:
-            found = [a for spec in specs for a in read_attachments(spec, limits)]
+            found = read_all(specs, limits)
         except ChattuiError as error:
             self.post_message(self.Attached([], str(error)))
             return

@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from chattui.attachments import Limits, check_unchanged, read_attachments
+from chattui.attachments import Limits, check_unchanged, read_all
 from chattui.chat import ChatSession, ChatTurn, open_conversation
 from chattui.conversation import Attachment, Conversation, Role
 from chattui.conversation import Message as ChatMessage
@@ -238,8 +238,7 @@ class ChatScreen(ErrorBoundary, Attaching):
 
         def send(session: ChatSession) -> ChatTurn:
             check_unchanged(carried)
-            read = [a for spec in mentioned for a in read_attachments(spec, limits)]
-            return session.send(text, [*carried, *read])
+            return session.send(text, [*carried, *read_all(mentioned, limits)])
 
         names = (*(a.name for a in carried), *mentioned)
         # The screen handles the reply's end after this handler: carried is set in time.

@@ -355,4 +355,4 @@ def _fitting(items: Sequence[Item], rows: int, width: int) -> int:
             filled += 1 + cell_len(line) // width
             if filled >= rows:
                 return count
-    return max(1, len(items)) if items else 0
+    return len(items)
