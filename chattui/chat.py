@@ -257,7 +257,11 @@ class ChatSession:
             self.cid, engine.snapshot_key, snapshot
         )
         asked = next((m for m in reversed(self.history) if m.role is Role.USER), None)
-        if last and asked is not None and asked.attachments:
+        # Passages a knowledge base found differ with each question: their prompt is not kept.
+        knowledge = asked is not None and any(
+            a.kind is AttachmentKind.KNOWLEDGE for a in asked.attachments
+        )
+        if last and asked is not None and asked.attachments and not knowledge:
             messages = self.prompt_messages(self.history[: self.history.index(asked) + 1])
             tokens = engine.prefix(messages)
             name = prefix_id(self.system_prompt, asked.attachments)

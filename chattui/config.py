@@ -49,6 +49,8 @@ class Config:
     """Most files a folder or a glob attaches."""
     attach_max_image_mb: int = 10
     """Largest image attached (and saved with the chat), in MiB."""
+    kb_passages: int = 5
+    """Most passages a knowledge base gives with a question."""
 
 
 def _limit_checker(limit: Limit) -> Callable[[object], object]:
@@ -105,6 +107,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "attach_max_file_kb": _limit_checker(Limit(int, 1, 1_048_576)),
     "attach_max_files": _limit_checker(Limit(int, 1, 100_000)),
     "attach_max_image_mb": _limit_checker(Limit(int, 1, 1024)),
+    "kb_passages": _limit_checker(Limit(int, 1, 20)),
     **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""

@@ -76,6 +76,71 @@ class AttachmentKind(enum.StrEnum):
     PAGE = "page"
     """A web page, its readable text."""
     IMAGE = "image"
+    KNOWLEDGE = "knowledge"
+    """Passages a knowledge base gave for the question, numbered for the reply to cite."""
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A passage of a knowledge base's file, given to the model (or found by a search)."""
+
+    path: str
+    """The file, absolute."""
+    shown: str
+    """The file as cited: under the name of the folder the base was made from."""
+    start_line: int
+    end_line: int
+    heading: str
+    """The headings above it, or the definition it is in ("" if none)."""
+    score: float
+    """Relevance, from 0 to 1, of its rank among the passages found."""
+    text: str = ""
+    """Its text (not kept with a saved message, whose attachment holds it)."""
+
+    @property
+    def where(self) -> str:
+        """``file:first-last`` (one line: ``file:line``)."""
+        lines = f"{self.start_line}" + (
+            f"-{self.end_line}" if self.end_line != self.start_line else ""
+        )
+        return f"{self.shown}:{lines}"
+
+    @property
+    def cited(self) -> str:
+        """Where it is from, as a list of sources shows it: ``file:lines (heading)``."""
+        return self.where + (f" ({self.heading})" if self.heading else "")
+
+
+PASSAGE_FIELDS = ("path", "shown", "start_line", "end_line", "heading", "score")
+"""What is kept of a passage given with a message (its text is in the attachment's)."""
+
+
+def passages_to_list(passages: Sequence[Passage]) -> list[dict[str, Any]]:
+    """Passages as JSON-ready objects, without their text."""
+    return [{key: getattr(p, key) for key in PASSAGE_FIELDS} for p in passages]
+
+
+def passages_from_list(items: Any) -> tuple[Passage, ...]:
+    """Passages from ``passages_to_list``'s objects.
+
+    Raises:
+        ValueError: ``items`` is not such a list.
+    """
+    if not isinstance(items, list):
+        raise ValueError("passages must be a list")
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("a passage must be an object")
+        path, shown, start, end, heading, score = (item.get(key) for key in PASSAGE_FIELDS)
+        if not (isinstance(path, str) and isinstance(shown, str) and isinstance(heading, str)):
+            raise ValueError("a passage's path, shown and heading must be strings")
+        if not all(type(n) is int for n in (start, end)):
+            raise ValueError("a passage's lines must be integers")
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise ValueError("a passage's score must be a number")
+        found.append(Passage(path, shown, int(str(start)), int(str(end)), heading, float(score)))
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +166,13 @@ class Attachment:
     """An image's bytes."""
     tokens: int | None = None
     """Tokens it takes in the prompt, counted with the model's tokenizer (None: not counted)."""
+    passages: tuple[Passage, ...] = ()
+    """A knowledge base's passages, in the order they are numbered in the text."""
 
     def block(self) -> str:
         """How the model is given it: a heading line, then the text (code in a fenced block)."""
+        if self.kind is AttachmentKind.KNOWLEDGE:
+            return self.text
         if self.kind is AttachmentKind.IMAGE:
             return f"[image {self.name}]"
         if self.kind is AttachmentKind.TEXT:
@@ -176,6 +245,11 @@ class Message:
     def images(self) -> tuple[Attachment, ...]:
         """The images attached."""
         return tuple(a for a in self.attachments if a.kind is AttachmentKind.IMAGE)
+
+    @property
+    def passages(self) -> tuple[Passage, ...]:
+        """The passages knowledge bases gave with it, numbered in this order."""
+        return tuple(p for a in self.attachments for p in a.passages)
 
     def prompt_text(self) -> str:
         """Its text as the model reads it, attachments included (images as a line naming them)."""

@@ -166,6 +166,30 @@ def diagnose(paths: Paths) -> list[Check]:
     snapshots = SnapshotStore(paths.kv_dir)
     size = snapshots.size() / 2**20
     checks.append(Check("kv snapshots", f"{snapshots.count()} in {paths.kv_dir} ({size:.1f} MiB)"))
+    checks += _knowledge_checks(paths)
+    return checks
+
+
+def _knowledge_checks(paths: Paths) -> list[Check]:
+    """A line per knowledge base: its files, passages, size and age."""
+    from chattui.attachments.text import size_text
+    from chattui.kb.bases import KnowledgeBases
+    from chattui.transcript import age
+
+    bases = KnowledgeBases(paths.kb_dir)
+    checks = []
+    for name in bases.names():
+        label = f"knowledge base {name}"
+        try:
+            info = bases.info(name)
+        except ChattuiError as error:
+            checks.append(Check(label, "unreadable", str(error)))
+            continue
+        updated = f"updated {age(info.updated)}" if info.updated else "never updated"
+        value = f"{info.files} files, {info.chunks} passages, {size_text(info.size)}, {updated}"
+        missing = [root for root in info.roots if not os.path.exists(root)]  # noqa: PTH110
+        problem = f"{missing[0]} is gone; kb rm {name} or bring it back" if missing else None
+        checks.append(Check(label, value, problem))
     return checks
 
 

@@ -11,8 +11,9 @@ The tree::
     │   └── ModelLoadError       the file exists but llama.cpp cannot load it
     ├── GenerationError          the engine failed mid-reply
     ├── ContextOverflowError     a message cannot fit in the context window at all
-    └── StoreError               the conversation database cannot be opened or used
-        └── ConversationNotFoundError   no conversation (or more than one) matches an id
+    ├── StoreError               the conversation database cannot be opened or used
+    │   └── ConversationNotFoundError   no conversation (or more than one) matches an id
+    └── KnowledgeError           a knowledge base is missing, busy, or cannot be written
 
 The CLI prints ``str(error)`` as one line on stderr and exits with ``error.exit_code``.
 """
@@ -67,3 +68,7 @@ class ConversationNotFoundError(StoreError):
 
 class AttachmentError(UsageError):
     """A file, folder, page or image the user attached cannot be read or is over a limit."""
+
+
+class KnowledgeError(ChattuiError):
+    """A knowledge base does not exist, is being updated elsewhere, or cannot be written."""

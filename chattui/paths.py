@@ -52,6 +52,11 @@ class Paths:
         return self.config_dir / "roles"
 
     @property
+    def kb_dir(self) -> Path:
+        """Knowledge bases: one SQLite index per base."""
+        return self.data_dir / "kb"
+
+    @property
     def kv_dir(self) -> Path:
         """KV snapshots of conversations (rebuilt when missing)."""
         return self.cache_dir / "kv"
@@ -81,6 +86,7 @@ class Paths:
             "models": str(self.models_dir),
             "cache": str(self.cache_dir),
             "roles": str(self.roles_dir),
+            "knowledge_bases": str(self.kb_dir),
             "kv_snapshots": str(self.kv_dir),
             "probes": str(self.probe_dir),
             "log": str(self.log_file),

@@ -27,11 +27,14 @@ from chattui.conversation import (
     ConversationSummary,
     Message,
     Outline,
+    Passage,
     ReplyInfo,
     Role,
     SearchHit,
     info_from_dict,
     info_to_dict,
+    passages_from_list,
+    passages_to_list,
     prefix_id,
     title_from,
     utc_now,
@@ -632,7 +635,8 @@ def _insert_message(
     for position, a in enumerate(message.attachments):
         db.execute(
             "INSERT INTO attachments (message_id, position, name, kind, size, sha256, content,"
-            " language, note, mime, data, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " language, note, mime, data, tokens, passages)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 cursor.lastrowid,
                 position,
@@ -646,6 +650,7 @@ def _insert_message(
                 a.mime,
                 a.data or None,
                 a.tokens,
+                json.dumps(passages_to_list(a.passages), ensure_ascii=False),
             ),
         )
     return cursor.lastrowid
@@ -691,6 +696,14 @@ def _messages(db: sqlite3.Connection, cid: str, ids: Sequence[int]) -> list[Mess
     return _attached(db, [_message(row) for row in rows])
 
 
+def _passages(saved: str) -> tuple[Passage, ...]:
+    """The passages saved with an attachment (none, if the JSON was damaged by hand)."""
+    try:
+        return passages_from_list(json.loads(saved))
+    except ValueError:
+        return ()
+
+
 def _attached(db: sqlite3.Connection, messages: list[Message]) -> list[Message]:
     """``messages`` with what was attached to each (read in one query)."""
     ids = [m.id for m in messages if m.id is not None]
@@ -715,6 +728,7 @@ def _attached(db: sqlite3.Connection, messages: list[Message]) -> list[Message]:
                 row["mime"],
                 row["data"] or b"",
                 row["tokens"],
+                _passages(row["passages"]),
             )
         )
     if not found:

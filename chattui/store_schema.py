@@ -122,6 +122,11 @@ MIGRATIONS: tuple[str, ...] = (
             VALUES ('delete', old.id, old.content || '  ');
     END;
     """,
+    # 6: the passages a knowledge base gave with a message (file, lines, heading, score, as
+    # JSON), so that the reply's citations can be shown and opened later.
+    """
+    ALTER TABLE attachments ADD COLUMN passages TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 """Schema migrations; ``PRAGMA user_version`` counts those applied."""
 

@@ -14,17 +14,21 @@ from chattui.conversation import (
     AttachmentKind,
     Conversation,
     Message,
+    Passage,
     Role,
     check_info,
     info_from_dict,
     info_to_dict,
+    passages_from_list,
+    passages_to_list,
 )
 from chattui.errors import UsageError
 
 EXPORT_FORMAT = "chattui-conversation"
-EXPORT_VERSION = 3
+EXPORT_VERSION = 4
 """Version 2 keeps the tree (ids, parent ids, the leaf), version 3 what was attached to each
-message; documents of versions 1 and 2 still import."""
+message, version 4 the passages a knowledge base gave; documents of versions 1 to 3 still
+import."""
 
 
 def age(timestamp: str, now: datetime | None = None) -> str:
@@ -66,17 +70,28 @@ def to_markdown(conversation: Conversation) -> str:
     lines.append("")
     if conversation.system_prompt:
         lines += ["> **System:** " + conversation.system_prompt.replace("\n", "\n> "), ""]
+    sources: tuple[Passage, ...] = ()
     for message in conversation.messages:
         lines += [_heading(message), ""]
         lines += [f"- Attached: {describe_attachment(a)}" for a in message.attachments]
         lines += [""] if message.attachments else []
         lines += [message.content, ""]
+        if message.role is Role.USER:
+            sources = message.passages
+        elif sources:  # the reply cites them by number
+            lines += ["Sources:", ""]
+            lines += [f"- [{n}] {p.cited}" for n, p in enumerate(sources, 1)]
+            lines += [""]
     return "\n".join(lines)
 
 
 def describe_attachment(attachment: Attachment) -> str:
-    """One line about an attachment: name, kind, size, tokens, note."""
+    """One line about an attachment: name, kind, size, tokens, note (passages: where each is)."""
     a = attachment
+    if a.kind is AttachmentKind.KNOWLEDGE:
+        count = len(a.passages)
+        found = f"{count} passage{'s' if count != 1 else ''}" if count else "nothing relevant"
+        return f"knowledge base {a.name} ({found})"
     parts = [str(a.kind), size_text(a.size)]
     if a.tokens is not None:
         parts.append(f"{a.tokens:,} tokens")
@@ -141,6 +156,7 @@ def _attachment_dict(a: Attachment) -> dict[str, Any]:
         "mime": a.mime,
         "data": base64.b64encode(a.data).decode() if a.data else None,
         "tokens": a.tokens,
+        **({"passages": passages_to_list(a.passages)} if a.passages else {}),
     }
 
 
@@ -161,6 +177,10 @@ def _attachment(item: Any, label: str) -> Attachment:
         raw = base64.b64decode(data, validate=True) if data else b""
     except ValueError:
         raise UsageError(f"{label}: 'data' must be base64") from None
+    try:
+        passages = passages_from_list(item.get("passages", []))
+    except ValueError as error:
+        raise UsageError(f"{label}: {error}") from None
     return Attachment(
         name=_field(item, "name", (str,), label),
         kind=AttachmentKind(kind),
@@ -172,6 +192,7 @@ def _attachment(item: Any, label: str) -> Attachment:
         mime=_field(item, "mime", (str,), label),
         data=raw,
         tokens=tokens,
+        passages=passages,
     )
 
 
@@ -192,7 +213,7 @@ def from_document(data: Any, where: str) -> Conversation:
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise UsageError(f"{where} is not a chattui conversation export (format {EXPORT_FORMAT})")
     version = data.get("version")
-    if version not in (1, 2, EXPORT_VERSION) or isinstance(version, bool):
+    if version not in (1, 2, 3, EXPORT_VERSION) or isinstance(version, bool):
         raise UsageError(f"{where}: export version {version!r} is not supported")
     messages: list[Message] = []
     seen: set[int] = set()

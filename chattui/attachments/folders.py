@@ -49,7 +49,7 @@ def read_folder(top: Path, name: str, limits: Limits) -> Attachment:
         AttachmentError: More text files than the limit allows, or none at all.
     """
     found = _Walk()
-    for seen, path in enumerate(_files(top), 1):  # walked as read: a huge tree stops early
+    for seen, path in enumerate(walk(top), 1):  # walked as read: a huge tree stops early
         _read_one(path, top, limits, found)
         if len(found.blocks) > limits.files or seen > limits.files * SKIPPED_PER_FILE:
             raise AttachmentError(
@@ -101,7 +101,7 @@ def _read_one(path: Path, top: Path, limits: Limits, found: _Walk) -> None:
     found.size += len(data)
 
 
-def _files(top: Path) -> Iterator[Path]:
+def walk(top: Path) -> Iterator[Path]:
     """Every file under ``top`` that git would not ignore, in name order, as it is walked."""
     specs: list[tuple[Path, GitIgnoreSpec]] = []
     device = top.stat().st_dev

@@ -187,6 +187,15 @@ def ask(
             "image or an http(s) URL; repeat for more.",
         ),
     ] = None,
+    kb: Annotated[
+        str | None,
+        typer.Option(
+            "--kb",
+            metavar="NAME",
+            help="Give the model the passages of this knowledge base that fit the question "
+            "(chattui kb add NAME PATH makes one); the reply cites them as [1].",
+        ),
+    ] = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Answer one question and exit: `chattui ask "..."`, `cat file | chattui ask "summarize"`.
@@ -222,16 +231,19 @@ def ask(
         no_save=no_save,
         after=after,
         files=tuple(files or ()),
+        kb=kb,
     )
     _ask(request)
 
 
 def _subcommands() -> None:
     from chattui.cli.history import history_app
+    from chattui.cli.kb import kb_app
     from chattui.cli.models import models_app
     from chattui.cli.roles import roles_app
 
     app.add_typer(history_app, name="history")
+    app.add_typer(kb_app, name="kb")
     app.add_typer(models_app, name="models")
     app.add_typer(roles_app, name="roles")
 

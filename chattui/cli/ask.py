@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from chattui.catalog import MODEL_ENV, Catalog, ResolvedModel
@@ -19,6 +20,7 @@ from chattui.cli.output import (
     ReplyWriter,
     describe_stats,
     echo,
+    passage_json,
 )
 from chattui.config import Config, load_config
 from chattui.errors import UsageError
@@ -28,7 +30,7 @@ from chattui.sampling import Sampling
 from chattui.terminal_text import printable
 
 if TYPE_CHECKING:
-    from chattui.conversation import Attachment
+    from chattui.conversation import Attachment, Passage
     from chattui.engine.base import Engine
     from chattui.store import ConversationStore
 
@@ -61,6 +63,8 @@ class AskRequest:
     """Branch at this message of the continued chat (--from)."""
     files: tuple[str, ...] = ()
     """What to attach (-f): files, folders, globs, URLs."""
+    kb: str | None = None
+    """A knowledge base whose passages for the question go with it (--kb)."""
 
 
 def read_stdin(stream: IO[str] | None) -> str | None:
@@ -149,6 +153,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     config = load_config(paths.config_file)
     attachments = read_files(request.files, config)  # a bad path fails before the model loads
     prompt = compose_prompt(request.prompt, read_stdin(stdin), attached=bool(attachments))
+    if request.kb is not None:  # found for the question asked, not for text piped with it
+        attachments.append(knowledge(request.kb, request.prompt.strip() or prompt, config, paths))
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
     continuing = request.continue_latest or request.conversation is not None
     store = open_store(config, request.no_save)
@@ -220,14 +226,20 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 pieces.close()  # saves the reply as it stands, whatever ended the loop
                 if shown is not None:
                     shown.show(turn.reply.reasoning)
+                sources = session.history[-2].passages if request.kb else ()
                 if isinstance(writer, JsonWriter):
                     if attached := session.history[-2].attachments if attachments else ():
                         writer.extra["attachments"] = [attachment_json(a) for a in attached]
+                    if request.kb:
+                        writer.extra["sources"] = [
+                            passage_json(replace(p, text=""), n) for n, p in enumerate(sources, 1)
+                        ]
                     if turn.reply.reasoning:
                         writer.extra["reasoning"] = turn.reply.reasoning
                     if session.cid is not None:
                         writer.extra["conversation_id"] = session.cid
                 writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
+                show_sources(writer, sources)
         code = signals.exit_code(received[0]) if received else 0
         stats = turn.stats
         session.save_snapshot(last=True)
@@ -261,6 +273,46 @@ def read_files(specs: tuple[str, ...], config: Config) -> list[Attachment]:
     from chattui.attachments import Limits, read_all
 
     return read_all(specs, Limits.of(config))
+
+
+def knowledge(name: str, question: str, config: Config, paths: Paths) -> Attachment:
+    """The passages the knowledge base ``name`` finds for ``question``, as an attachment.
+
+    Raises:
+        KnowledgeError: No such base, or it cannot be read.
+    """
+    from chattui.attachments import Limits
+    from chattui.kb.bases import KnowledgeBases
+    from chattui.kb.prompt import knowledge_attachment
+
+    bases = KnowledgeBases(paths.kb_dir, Limits.of(config))
+    return knowledge_attachment(name, bases.search(name, question, config.kb_passages))
+
+
+def show_sources(writer: ReplyWriter, passages: Sequence[Passage]) -> None:
+    """List the passages a reply cites, after it: linked to their files on a terminal.
+
+    A pipe's stdout keeps the exact reply: the list goes to stderr, when that is a terminal.
+    """
+    if not passages or isinstance(writer, JsonWriter):
+        return
+    if isinstance(writer, MarkdownWriter):
+        from rich.style import Style
+        from rich.text import Text
+
+        text = Text("Sources", style="bold")
+        for number, p in enumerate(passages, 1):
+            link = Style(link=Path(p.path).as_uri() if Path(p.path).is_absolute() else None)
+            text.append(f"\n[{number}] ", style="dim")
+            text.append(printable(p.cited), style=link)
+        writer.console.print(text)
+        return
+    err = not sys.stdout.isatty()
+    if err and not sys.stderr.isatty():
+        return
+    echo("Sources:", err=err)
+    for number, p in enumerate(passages, 1):
+        echo(f"[{number}] {p.cited}", err=err)
 
 
 def attachment_json(attachment: Attachment) -> dict[str, object]:

@@ -19,6 +19,7 @@ from chattui.terminal_text import json_safe, printable
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
+    from chattui.conversation import Passage
     from chattui.engine.base import TurnStats
 
 
@@ -244,3 +245,17 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
         # One line per row: Rich cuts a long cell by display width with an ellipsis.
         table.add_row(*(Text(printable(cell), no_wrap=True, overflow="ellipsis") for cell in row))
     Console().print(table)
+
+
+def passage_json(passage: Passage, number: int) -> dict[str, object]:
+    """What ``--json`` says of a passage (its text, when it has it)."""
+    return {
+        "n": number,
+        "file": passage.shown,
+        "path": passage.path,
+        "start_line": passage.start_line,
+        "end_line": passage.end_line,
+        "heading": passage.heading,
+        "score": passage.score,
+        **({"text": passage.text} if passage.text else {}),
+    }

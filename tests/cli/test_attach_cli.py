@@ -45,7 +45,7 @@ def test_files_are_attached_counted_saved_and_found(tmp_path: Path, chattui_home
     wrote = run("history", "export", doc["conversation_id"], "-f", "json", "-o", str(exported))
     assert wrote.code == 0, wrote.stderr
     data = json.loads(exported.read_text())
-    assert data["version"] == 3
+    assert data["version"] == 4
     assert data["messages"][0]["attachments"][0]["text"] == notes.read_text()
     imported = run("history", "import", str(exported))
     assert imported.code == 0, imported.stderr

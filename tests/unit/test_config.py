@@ -94,6 +94,7 @@ def test_paths_follow_chattui_home(tmp_path: Path) -> None:
         "models",
         "cache",
         "roles",
+        "knowledge_bases",
         "kv_snapshots",
         "probes",
         "log",

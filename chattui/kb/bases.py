@@ -1,0 +1,300 @@
+"""The knowledge bases of the data folder: made, updated, searched and removed by name.
+
+Each base is one private SQLite file, ``NAME.sqlite``, in the ``kb`` folder. A write (making a
+base, updating it, removing it) holds ``NAME.lock``, so that two updates of one base do not run
+at once (the second says so); searches read beside a running update (SQLite's WAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chattui.attachments import Limits, describe
+from chattui.attachments.text import REPLACEMENT
+from chattui.conversation import Passage
+from chattui.errors import KnowledgeError, UsageError
+from chattui.kb.index import Document, KnowledgeIndex, Progress, Source, UpdateReport
+
+_NAME = re.compile(r"[^\W_][\w.-]{0,63}")
+NOT_TEXT = 0.1
+"""Share of undecodable characters past which a file is taken as binary, not as text."""
+RESERVED = frozenset({"off", "on", "list"})
+"""Names ``/kb`` takes as words."""
+
+
+@dataclass(frozen=True, slots=True)
+class BaseInfo:
+    """What ``kb list`` and ``doctor`` say of a base."""
+
+    name: str
+    roots: tuple[str, ...]
+    files: int
+    chunks: int
+    size: int
+    """Bytes on disk, the index's write-ahead log included."""
+    updated: str
+    """When it was last brought up to date (ISO 8601, UTC; "" if never)."""
+
+
+class KnowledgeBases:
+    """The knowledge bases in one folder."""
+
+    def __init__(self, folder: Path, limits: Limits | None = None) -> None:
+        """Bases in ``folder`` (made when the first base is), files read within ``limits``."""
+        self.folder = folder
+        self.limits = limits or Limits()
+
+    def path(self, name: str) -> Path:
+        """The index file of the base ``name`` (which need not exist)."""
+        return self.folder / f"{name}.sqlite"
+
+    def names(self) -> list[str]:
+        """The bases there are, by name."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name.removesuffix(".sqlite") for p in self.folder.glob("*.sqlite"))
+
+    def add(
+        self, name: str, paths: Sequence[str], progress: Progress | None = None
+    ) -> UpdateReport:
+        """Make the base ``name`` from the folders and files ``paths``, and index them.
+
+        Stopped part way (Ctrl+C, a full disk), the base keeps what was indexed; ``update``
+        goes on from there.
+
+        Raises:
+            UsageError: The name is taken or not allowed, or a path does not exist.
+            KnowledgeError: Nothing readable to index (the base is not made).
+        """
+        check_name(name)
+        roots = [_root(p) for p in paths]
+        if not roots:
+            raise UsageError("name at least one folder or file: chattui kb add NAME PATH...")
+        with self._lock(name):
+            if self.path(name).exists():
+                raise UsageError(
+                    f"a knowledge base named {name} exists: kb update {name} brings it up to"
+                    f" date, kb rm {name} removes it"
+                )
+            index = self._open(name, create=True)
+            try:
+                index.set_roots([str(root) for root in roots])
+                report = self._update(index, progress)
+            except BaseException as error:
+                empty = index.counts()[0] == 0
+                index.close()
+                if empty or not isinstance(error, KeyboardInterrupt | KnowledgeError):
+                    self._delete(name)
+                raise
+            index.close()
+            if report.indexed == 0:
+                self._delete(name)
+                raise KnowledgeError(_nothing(name, report))
+            return report
+
+    def update(self, name: str, progress: Progress | None = None) -> UpdateReport:
+        """Bring the base ``name`` up to date: changed files read again, deleted ones dropped.
+
+        Raises:
+            KnowledgeError: No such base, it is being updated elsewhere, or the disk is full.
+        """
+        with self._lock(name):
+            index = self.open(name)
+            try:
+                return self._update(index, progress)
+            finally:
+                index.close()
+
+    def remove(self, name: str) -> None:
+        """Delete the base ``name``'s index (the files it was made from are not touched).
+
+        Raises:
+            KnowledgeError: No such base, or it is being updated.
+        """
+        with self._lock(name):
+            if not self.path(name).exists():
+                raise self._missing(name)
+            self._delete(name)
+
+    def open(self, name: str) -> KnowledgeIndex:
+        """The index of the base ``name``, to read.
+
+        Raises:
+            KnowledgeError: No such base, or its file is not an index.
+        """
+        if not _NAME.fullmatch(name) or not self.path(name).exists():
+            raise self._missing(name)
+        return self._open(name, create=False)
+
+    def search(self, name: str, question: str, limit: int = 5) -> list[Passage]:
+        """The passages of the base ``name`` that best answer ``question`` (none: nothing fits).
+
+        Raises:
+            KnowledgeError: No such base, or its index cannot be read.
+        """
+        from chattui.kb.retrieval import search
+
+        index = self.open(name)
+        try:
+            return search(index.db, question, limit)
+        except sqlite3.Error as error:
+            raise KnowledgeError(f"knowledge base {name} cannot be read: {error}") from error
+        finally:
+            index.close()
+
+    def info(self, name: str) -> BaseInfo:
+        """Files, passages, size and age of the base ``name``.
+
+        Raises:
+            KnowledgeError: No such base, or its index cannot be read.
+        """
+        index = self.open(name)
+        try:
+            files, chunks = index.counts()
+            roots, updated = tuple(index.roots), index.meta("updated") or ""
+        except sqlite3.Error as error:
+            raise KnowledgeError(f"knowledge base {name} cannot be read: {error}") from error
+        finally:
+            index.close()
+        path = self.path(name)
+        size = sum(
+            p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
+        )
+        return BaseInfo(name, roots, files, chunks, size, updated)
+
+    def _update(self, index: KnowledgeIndex, progress: Progress | None) -> UpdateReport:
+        """Run an update, a full disk or a damaged index said in one line."""
+        try:
+            roots = index.roots
+            return index.update(lambda report: _sources(roots, report), self._read, progress)
+        except sqlite3.Error as error:
+            name = index.path.name.removesuffix(".sqlite")
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+                raise KnowledgeError(
+                    f"the disk is full: knowledge base {name} keeps what was indexed before;"
+                    f" free some space and run kb update {name}"
+                ) from error
+            raise KnowledgeError(f"knowledge base {name} cannot be written: {error}") from error
+
+    def _read(self, path: Path, shown: str) -> Document:
+        """A file's text, by the attachment readers.
+
+        Raises:
+            ValueError: Why it is skipped: binary, an image, over the size limit, unreadable.
+        """
+        from chattui.attachments.single import read_file
+        from chattui.conversation import AttachmentKind
+        from chattui.errors import AttachmentError
+
+        try:
+            attachment = read_file(path, shown, self.limits)
+        except AttachmentError as error:
+            reason = str(error).removeprefix(f"{shown}: ").removeprefix(f"{path}: ")
+            raise ValueError(reason.split(";")[0]) from None
+        if attachment.kind is AttachmentKind.IMAGE:
+            raise ValueError("an image")
+        if attachment.text.count(REPLACEMENT) > len(attachment.text) * NOT_TEXT:
+            raise ValueError("a binary file (mostly not UTF-8)")
+        return Document(attachment.text, attachment.sha256, attachment.kind == AttachmentKind.PDF)
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        """Hold the base's write lock.
+
+        Raises:
+            KnowledgeError: Another process holds it.
+        """
+        import fcntl
+
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = self.folder / f"{name}.lock"
+        descriptor = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KnowledgeError(
+                    f"knowledge base {name} is being updated by another chattui; wait for it"
+                ) from None
+            yield
+        finally:
+            os.close(descriptor)
+
+    def _open(self, name: str, *, create: bool) -> KnowledgeIndex:
+        try:
+            if create:
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return KnowledgeIndex(self.path(name))
+        except (OSError, sqlite3.Error) as error:
+            raise KnowledgeError(
+                f"knowledge base {name} cannot be opened ({error}); kb rm {name} and add it again"
+            ) from error
+
+    def _delete(self, name: str) -> None:
+        path = self.path(name)
+        for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+
+    def _missing(self, name: str) -> KnowledgeError:
+        known = ", ".join(self.names()) or "none yet"
+        return KnowledgeError(
+            f"no knowledge base named {name!r} (there are: {known}); kb add {name} PATH makes it"
+        )
+
+
+def check_name(name: str) -> None:
+    """Make sure ``name`` can name a base: letters, digits, ``_ . -``, a letter or digit first.
+
+    Raises:
+        UsageError: It cannot.
+    """
+    if not _NAME.fullmatch(name) or name.lower() in RESERVED or ".." in name:
+        raise UsageError(
+            f"{name!r} cannot name a knowledge base: use up to 64 letters, digits, '_', '.' or"
+            " '-', beginning with a letter or digit (not off, on or list)"
+        )
+
+
+def _root(spec: str) -> Path:
+    """A folder or file the user named, as an absolute path.
+
+    Raises:
+        UsageError: It does not exist or cannot be read.
+    """
+    path = Path(spec).expanduser()
+    try:
+        path.stat()
+    except OSError as error:
+        raise UsageError(f"{spec}: {describe(error)}") from None
+    return path.resolve()
+
+
+def _sources(roots: list[str], report: UpdateReport) -> list[Source]:
+    """The files under ``roots`` (``.gitignore`` respected); roots no longer there are noted."""
+    from chattui.attachments.folders import walk
+
+    found: dict[Path, Source] = {}
+    for root in roots:
+        top = Path(root)
+        if not top.exists():
+            report.missing_roots.append(root)
+        elif not top.is_dir():
+            found.setdefault(top, Source(top, top.name))
+        else:
+            for path in walk(top):
+                shown = f"{top.name}/{path.relative_to(top).as_posix()}"
+                found.setdefault(path, Source(path, shown))
+    return list(found.values())
+
+
+def _nothing(name: str, report: UpdateReport) -> str:
+    """Why a new base was not made: no readable text in what was named."""
+    why = f" ({len(report.skipped)} skipped: {report.skipped[0][0]}: {report.skipped[0][1]}"
+    why = why + (", …)" if len(report.skipped) > 1 else ")") if report.skipped else ""
+    return f"nothing to index for {name}: no readable text in what was named{why}"
