@@ -19,7 +19,7 @@ from chattui.attachments import Limits, describe
 from chattui.attachments.text import REPLACEMENT
 from chattui.conversation import Passage
 from chattui.errors import KnowledgeError, UsageError
-from chattui.kb.index import Document, KnowledgeIndex, Progress, Source, UpdateReport
+from chattui.kb.index import BATCH_FILES, Document, KnowledgeIndex, Progress, Source, UpdateReport
 
 _NAME = re.compile(r"[^\W_][\w.-]{0,63}")
 NOT_TEXT = 0.1
@@ -45,10 +45,16 @@ class BaseInfo:
 class KnowledgeBases:
     """The knowledge bases in one folder."""
 
-    def __init__(self, folder: Path, limits: Limits | None = None) -> None:
-        """Bases in ``folder`` (made when the first base is), files read within ``limits``."""
+    def __init__(
+        self, folder: Path, limits: Limits | None = None, *, batch_files: int = BATCH_FILES
+    ) -> None:
+        """Bases in ``folder`` (made when the first base is), files read within ``limits``.
+
+        ``batch_files``: files indexed per commit (what a stopped update keeps).
+        """
         self.folder = folder
         self.limits = limits or Limits()
+        self.batch_files = batch_files
 
     def path(self, name: str) -> Path:
         """The index file of the base ``name`` (which need not exist)."""
@@ -175,12 +181,12 @@ class KnowledgeBases:
             return index.update(lambda report: _sources(roots, report), self._read, progress)
         except sqlite3.Error as error:
             name = index.path.name.removesuffix(".sqlite")
-            if getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
-                raise KnowledgeError(
-                    f"the disk is full: knowledge base {name} keeps what was indexed before;"
-                    f" free some space and run kb update {name}"
-                ) from error
-            raise KnowledgeError(f"knowledge base {name} cannot be written: {error}") from error
+            full = getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
+            why = "the disk is full" if full else f"the index cannot be written ({error})"
+            raise KnowledgeError(
+                f"{why}: knowledge base {name} keeps what was indexed before; free some space"
+                f" and run kb update {name}"
+            ) from error
 
     def _read(self, path: Path, shown: str) -> Document:
         """A file's text, by the attachment readers.
@@ -230,7 +236,7 @@ class KnowledgeBases:
         try:
             if create:
                 self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return KnowledgeIndex(self.path(name))
+            return KnowledgeIndex(self.path(name), batch_files=self.batch_files)
         except (OSError, sqlite3.Error) as error:
             raise KnowledgeError(
                 f"knowledge base {name} cannot be opened ({error}); kb rm {name} and add it again"

@@ -61,6 +61,8 @@ class _Part:
     start: int
     stop: int
     heading: str
+    weight: int = 0
+    """Width of the part its heading came from (a packed passage takes its largest part's)."""
 
 
 def style_for(name: str, *, pdf: bool = False) -> Style:
@@ -208,11 +210,11 @@ def _joined(
             bare = apart and sum(1 for line in lines[last.start : last.stop] if line.strip()) <= 1
             if not apart or bare:
                 last.stop = part.stop
-                if bare or not last.heading:
-                    last.heading = part.heading or last.heading
+                if bare or (part.heading and (not last.heading or width > last.weight)):
+                    last.heading, last.weight = part.heading, width
                 size += width
                 continue
-        joined.append(_Part(part.start, part.stop, part.heading))
+        joined.append(_Part(part.start, part.stop, part.heading, width))
         size = width
     return joined
 

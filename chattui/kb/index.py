@@ -121,13 +121,18 @@ Reader = Callable[[Path, str], Document]
 class KnowledgeIndex:
     """One knowledge base's SQLite file: its folders, files and passages."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: Path, *, busy_timeout: float = 5.0, batch_files: int = BATCH_FILES
+    ) -> None:
         """Open the index at ``path`` (creating it, private, if needed).
+
+        ``batch_files``: files indexed per commit.
 
         Raises:
             sqlite3.Error: The file cannot be opened or is not an index.
         """
         self.path = path
+        self.batch_files = batch_files
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         self.db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -219,7 +224,7 @@ class KnowledgeIndex:
                     present.add(key)
                     batch_files += added > 0
                     batch_bytes += added
-                if batch_files >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                if batch_files >= self.batch_files or batch_bytes >= BATCH_BYTES:
                     self.db.execute("COMMIT")
                     self.db.execute("BEGIN IMMEDIATE")
                     batch_files = batch_bytes = 0
