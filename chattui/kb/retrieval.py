@@ -33,7 +33,10 @@ MIN_COVERAGE = 0.5
 MAX_TERMS = 32
 """Words of a question looked up (the rarest, past that: a pasted text is not a question)."""
 DF_CAP = 5000
-"""Passages counted for a word's document frequency, at most (a common word weighs little)."""
+"""Passages counted for a word's document frequency, at most: a word in more is common (it
+weighs little, and does not rank when the question has rarer words)."""
+RANK_CAP = 2000
+"""Passages ranked, at most, for a question made only of common words."""
 HEADING_WEIGHT = 2.0
 """How much more a word in a passage's headings counts than one in its text."""
 
@@ -86,7 +89,8 @@ def search(db: sqlite3.Connection, question: str, limit: int = 5) -> list[Passag
     if not terms:
         return []
     total = max(1, db.execute("SELECT count(*) FROM chunks").fetchone()[0])
-    weights = {term: _idf(db, term, total) for term in terms}
+    counts = {term: _count(db, term) for term in terms}
+    weights = {term: _idf_of(counts[term], total) for term in terms}
     # A pair of characters found nowhere is most often two words' ends (the question is not
     # cut into words): it does not count. A Latin word found nowhere weighs the most.
     terms = [t for t in terms if not t.wide or weights[t] < _idf_of(0, total)] or terms
@@ -98,16 +102,15 @@ def search(db: sqlite3.Connection, question: str, limit: int = 5) -> list[Passag
         ("{heading text}", [t for t in terms if not t.wide]),
         ("grams", [t for t in terms if t.wide]),
     ):
+        # A word in thousands of passages adds little to a ranking it would make slow (every
+        # passage holding it is scored): the rarer words rank, and it still counts for the floor.
+        # A question of common words only ranks the passages holding all of them, at most
+        # RANK_CAP of them (it names nothing in particular: any of those will do).
+        rare = [t for t in chosen if counts[t] < DF_CAP]
         if not chosen:
             continue
         rankings += 1
-        query = f"{columns} : ({' OR '.join(t.phrase for t in chosen)})"
-        rows = db.execute(  # only constants go into the SQL
-            "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"  # noqa: S608
-            f" ORDER BY bm25(chunks_fts, {HEADING_WEIGHT}, 1.0, 1.0) LIMIT {CANDIDATES}",
-            (query,),
-        )
-        for rank, (rowid,) in enumerate(rows, 1):
+        for rank, rowid in enumerate(_ranked(db, columns, rare or chosen, capped=not rare), 1):
             fused[rowid] = fused.get(rowid, 0.0) + 1.0 / (RRF_K + rank)
     if not fused:
         return []
@@ -125,15 +128,39 @@ def search(db: sqlite3.Connection, question: str, limit: int = 5) -> list[Passag
     return found
 
 
-def _idf(db: sqlite3.Connection, term: _Term, total: int) -> float:
-    """The inverse document frequency of ``term`` (BM25's), its count capped at ``DF_CAP``."""
+def _ranked(db: sqlite3.Connection, columns: str, terms: list[_Term], *, capped: bool) -> list[int]:
+    """The ``CANDIDATES`` passages BM25 ranks best for ``terms`` in ``columns``.
+
+    ``capped``: only passages holding every term are ranked, the first ``RANK_CAP`` of them.
+    """
+    bm25 = f"bm25(chunks_fts, {HEADING_WEIGHT}, 1.0, 1.0)"
+    joiner = " AND " if capped else " OR "
+    query = f"{columns} : ({joiner.join(t.phrase for t in terms)})"
+    last = -1  # no bound
+    if capped:  # FTS5 reads a range of rowids quickly: the first RANK_CAP matches' range
+        bound = db.execute(
+            "SELECT max(rowid) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"  # noqa: S608
+            f" LIMIT {RANK_CAP})",
+            (query,),
+        ).fetchone()[0]
+        last = -1 if bound is None else int(bound)
+    rows = db.execute(
+        "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH :q"  # noqa: S608
+        f" AND (:last < 0 OR rowid <= :last) ORDER BY {bm25} LIMIT {CANDIDATES}",
+        {"q": query, "last": last},
+    )
+    return [rowid for (rowid,) in rows]
+
+
+def _count(db: sqlite3.Connection, term: _Term) -> int:
+    """In how many passages ``term`` is, counted up to ``DF_CAP``."""
     column = "grams" if term.wide else "{heading text}"
     count = db.execute(
         "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"  # noqa: S608
         f" LIMIT {DF_CAP})",
         (f"{column} : {term.phrase}",),
     ).fetchone()[0]
-    return _idf_of(count, total)
+    return int(count)
 
 
 def _idf_of(count: int, total: int) -> float:
