@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chattui.catalog import ResolvedModel
 from chattui.conversation import (
@@ -28,9 +28,17 @@ from chattui.conversation import (
 from chattui.engine.base import Engine, Reply, Snapshotting, TurnStats
 from chattui.engine.context import reply_budget
 from chattui.engine.kvstate import SnapshotStore
-from chattui.errors import ContextOverflowError, ConversationNotFoundError, UsageError
+from chattui.errors import (
+    ContextOverflowError,
+    ConversationNotFoundError,
+    KnowledgeError,
+    UsageError,
+)
 from chattui.sampling import GenerationOptions
 from chattui.store import ConversationStore
+
+if TYPE_CHECKING:
+    from chattui.kb.bases import KnowledgeBases
 
 SAVE_INTERVAL = 1.0
 """Seconds between two writes of a reply in progress."""
@@ -163,6 +171,8 @@ class ChatSession:
         conversation: Conversation | None = None,
         role: str | None = None,
         snapshots: SnapshotStore | None = None,
+        bases: KnowledgeBases | None = None,
+        kb: str | None = None,
     ) -> None:
         """Start a new conversation, or continue ``conversation``.
 
@@ -175,6 +185,9 @@ class ChatSession:
             conversation: A saved conversation to continue.
             role: The role the chat follows (saved with it); a continued chat keeps its own.
             snapshots: Where the chat's KV state is kept between processes (None: nowhere).
+            bases: The knowledge bases a chat may draw passages from.
+            kb: The knowledge base each question gets passages from (saved with the chat); a
+                continued chat keeps its own when None.
         """
         self.engine = engine
         self.model = model
@@ -187,10 +200,18 @@ class ChatSession:
         self.role = role if role is not None else (str(saved_role) if saved_role else None)
         """Name of the role the chat follows, if any."""
         self.snapshots = snapshots
+        self.bases = bases
+        saved_kb = conversation.settings.get("kb") if conversation else None
+        self.kb = kb if kb is not None else (str(saved_kb) if saved_kb else None)
+        """The knowledge base each question gets passages from, if any."""
         self._unfinished: ChatTurn | None = None
         """A turn begun (its placeholder saved) and not yet ended."""
-        self._recorded = (saved_prompt, str(saved_role) if saved_role else None)
-        """The system prompt and role the store holds for the chat."""
+        self._recorded: tuple[str | None, ...] = (
+            saved_prompt,
+            str(saved_role) if saved_role else None,
+            str(saved_kb) if saved_kb else None,
+        )
+        """The system prompt, role and knowledge base the store holds for the chat."""
         self.history: list[Message] = list(conversation.messages) if conversation else []
         """The branch in view, first message first; each saved one carries its id."""
         self.outline = conversation.outline if conversation else Outline({})
@@ -206,12 +227,27 @@ class ChatSession:
         self.role = name
         self._record_instructions()
 
+    def set_knowledge(self, name: str | None) -> None:
+        """Give each question the passages of the knowledge base ``name`` (None: none).
+
+        A saved chat records it at once.
+
+        Raises:
+            KnowledgeError: There is no such base.
+        """
+        if name is not None:
+            if self.bases is None:
+                raise KnowledgeError("knowledge bases are not available here")
+            self.bases.open(name).close()
+        self.kb = name
+        self._record_instructions()
+
     def _record_instructions(self) -> None:
-        """Save the system prompt and role with the chat if they changed.
+        """Save the system prompt, role and knowledge base with the chat if they changed.
 
         Reopening the chat, or ``ask -c``, then goes on with what the user chose last.
         """
-        current = (self.system_prompt, self.role)
+        current = (self.system_prompt, self.role, self.kb)
         if self.store is None or self.cid is None or current == self._recorded:
             return
         self.store.set_instructions(self.cid, *current)
@@ -293,20 +329,39 @@ class ChatSession:
         kept = self.history if history is None else history
         return [*system, *(m for m in kept if m.role is not Role.SYSTEM)]
 
-    def send(self, text: str, attachments: Sequence[Attachment] = ()) -> ChatTurn:
+    def send(
+        self, text: str, attachments: Sequence[Attachment] = (), *, question: str | None = None
+    ) -> ChatTurn:
         """Add the user's message (saved at once) after the branch in view and start the reply.
 
         Args:
             text: What the user wrote.
             attachments: Files, pages and images given with it (``measure`` counts them).
+            question: What the chat's knowledge base is searched for (default: ``text``; ``ask``
+                gives the prompt alone, without the text piped before it).
 
         Raises:
             ContextOverflowError: The message cannot fit in the context (nothing is saved); with
                 attachments, the largest are named, and how many tokens are over.
             UsageError: Images for a model that cannot read them (nothing is saved).
+            KnowledgeError: The chat's knowledge base is gone or cannot be read.
             StoreError: The database cannot be written.
         """
-        return self._send(text, keep=len(self.history), attachments=tuple(attachments))
+        given = self._with_knowledge(attachments, question or text)
+        return self._send(text, keep=len(self.history), attachments=given)
+
+    def _with_knowledge(
+        self, attachments: Sequence[Attachment], question: str
+    ) -> tuple[Attachment, ...]:
+        """``attachments`` with the passages the chat's knowledge base finds for ``question``.
+
+        Passages given before (an edited question's) are replaced: they were found for other
+        words.
+        """
+        kept = tuple(a for a in attachments if a.kind is not AttachmentKind.KNOWLEDGE)
+        if self.kb is None or self.bases is None:
+            return kept
+        return (*kept, self.bases.attachment(self.kb, question))
 
     def measure(self, attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
         """``attachments`` with the tokens each takes in the prompt, by the model's tokenizer.
@@ -343,7 +398,8 @@ class ChatSession:
             UsageError: There is no user message yet.
         """
         keep = self._last_user()
-        return self._send(text, keep=keep, attachments=self.history[keep].attachments)
+        given = self._with_knowledge(self.history[keep].attachments, text)
+        return self._send(text, keep=keep, attachments=given)
 
     def _send(self, text: str, keep: int, attachments: tuple[Attachment, ...] = ()) -> ChatTurn:
         """Answer ``text`` after the first ``keep`` messages of the branch in view.
@@ -377,7 +433,7 @@ class ChatSession:
                     system_prompt=self.system_prompt,
                     settings=self._settings(),
                 )
-                self._recorded = (self.system_prompt, self.role)
+                self._recorded = (self.system_prompt, self.role, self.kb)
             user = self._add(user)
         self.history.append(user)
         return self._reply(reply)
@@ -576,6 +632,8 @@ class ChatSession:
         settings: dict[str, Any] = {k: v for k, v in asdict(chosen).items() if v is not None}
         if self.role is not None:
             settings["role"] = self.role
+        if self.kb is not None:
+            settings["kb"] = self.kb
         if seed is not None:
             settings["seed"] = seed
         return settings

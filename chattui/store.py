@@ -377,16 +377,19 @@ class ConversationStore:
         with self._write() as db:
             db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title.strip(), cid))
 
-    def set_instructions(self, cid: str, system_prompt: str | None, role: str | None) -> None:
-        """Record the system prompt and the role a conversation now follows."""
+    def set_instructions(
+        self, cid: str, system_prompt: str | None, role: str | None, kb: str | None = None
+    ) -> None:
+        """Record the system prompt, role and knowledge base a conversation now follows."""
         with self._write() as db:
             row = db.execute("SELECT settings FROM conversations WHERE id = ?", (cid,)).fetchone()
             if row is None:
                 return
             settings = json.loads(row["settings"] or "{}")
-            settings.pop("role", None)
-            if role is not None:
-                settings["role"] = role
+            for key, value in (("role", role), ("kb", kb)):
+                settings.pop(key, None)
+                if value is not None:
+                    settings[key] = value
             db.execute(
                 "UPDATE conversations SET system_prompt = ?, settings = ? WHERE id = ?",
                 (system_prompt, json.dumps(settings), cid),

@@ -153,8 +153,11 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     config = load_config(paths.config_file)
     attachments = read_files(request.files, config)  # a bad path fails before the model loads
     prompt = compose_prompt(request.prompt, read_stdin(stdin), attached=bool(attachments))
-    if request.kb is not None:  # found for the question asked, not for text piped with it
-        attachments.append(knowledge(request.kb, request.prompt.strip() or prompt, config, paths))
+    from chattui.kb.bases import KnowledgeBases
+
+    bases = KnowledgeBases.of(config, paths)
+    if request.kb is not None:
+        bases.open(request.kb).close()  # a base that is not there fails before the model loads
     catalog = Catalog.load(paths.user_catalog, paths.models_dir)
     continuing = request.continue_latest or request.conversation is not None
     store = open_store(config, request.no_save)
@@ -198,6 +201,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             conversation=conversation,
             role=role.name if role else None,
             snapshots=store.snapshots if store is not None else None,
+            bases=bases,
+            kb=request.kb,
         )
         if conversation is not None and not session.restore_snapshot() and request.verbose:
             miss = session.snapshots.miss if session.snapshots else None
@@ -210,7 +215,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         # (its placeholder written): it is then stopped before its first token, and saved so.
         with signals.stopping(lambda: started[0].stop() if started else None) as received:
             # A prompt too long for the context stops here, unsaved.
-            turn = session.send(prompt, attachments)
+            # The knowledge base is searched for the question, not for text piped before it.
+            turn = session.send(prompt, attachments, question=request.prompt.strip() or None)
             started.append(turn)
             if received:
                 turn.stop()
@@ -226,11 +232,11 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                 pieces.close()  # saves the reply as it stands, whatever ended the loop
                 if shown is not None:
                     shown.show(turn.reply.reasoning)
-                sources = session.history[-2].passages if request.kb else ()
+                sources = session.history[-2].passages
                 if isinstance(writer, JsonWriter):
-                    if attached := session.history[-2].attachments if attachments else ():
+                    if attached := session.history[-2].attachments:
                         writer.extra["attachments"] = [attachment_json(a) for a in attached]
-                    if request.kb:
+                    if session.kb is not None:
                         writer.extra["sources"] = [
                             passage_json(replace(p, text=""), n) for n, p in enumerate(sources, 1)
                         ]
@@ -245,8 +251,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         session.save_snapshot(last=True)
         if request.stats:
             line = describe_stats(stats, engine.load_seconds)
-            if attachments:
-                sent = session.history[-2].attachments
+            if sent := session.history[-2].attachments:
                 line += "; attached " + ", ".join(
                     f"{printable(a.name)} ({a.kind}, {a.tokens or 0:,} tokens)" for a in sent
                 )
@@ -273,20 +278,6 @@ def read_files(specs: tuple[str, ...], config: Config) -> list[Attachment]:
     from chattui.attachments import Limits, read_all
 
     return read_all(specs, Limits.of(config))
-
-
-def knowledge(name: str, question: str, config: Config, paths: Paths) -> Attachment:
-    """The passages the knowledge base ``name`` finds for ``question``, as an attachment.
-
-    Raises:
-        KnowledgeError: No such base, or it cannot be read.
-    """
-    from chattui.attachments import Limits
-    from chattui.kb.bases import KnowledgeBases
-    from chattui.kb.prompt import knowledge_attachment
-
-    bases = KnowledgeBases(paths.kb_dir, Limits.of(config))
-    return knowledge_attachment(name, bases.search(name, question, config.kb_passages))
 
 
 def show_sources(writer: ReplyWriter, passages: Sequence[Passage]) -> None:

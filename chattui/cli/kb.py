@@ -33,13 +33,12 @@ NameArgument = Annotated[str, typer.Argument(help="The knowledge base's name.")]
 
 def open_bases() -> KnowledgeBases:
     """The knowledge bases of the data folder, files read within config.toml's limits."""
-    from chattui.attachments import Limits
     from chattui.config import load_config
     from chattui.kb.bases import KnowledgeBases
     from chattui.paths import resolve_paths
 
     paths = resolve_paths()
-    return KnowledgeBases(paths.kb_dir, Limits.of(load_config(paths.config_file)))
+    return KnowledgeBases.of(load_config(paths.config_file), paths)
 
 
 @kb_app.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from typing import Annotated
@@ -12,6 +11,7 @@ import typer
 
 from chattui.cli.output import echo, print_json, table
 from chattui.config import load_config
+from chattui.editor import editor_command
 from chattui.errors import UsageError
 from chattui.paths import resolve_paths
 from chattui.roles import RoleProfile, find_role, load_roles, role_language, user_copy
@@ -84,14 +84,17 @@ def edit(name: RoleArgument) -> None:
     """Open a role in $EDITOR (a shipped role is copied to your roles folder first)."""
     role = find_role(available_roles(), name)
     target = user_copy(role, resolve_paths().roles_dir)
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    if not editor or not sys.stdin.isatty():
+    try:
+        command = editor_command(str(target), None, os.environ)
+    except ValueError as error:
+        raise UsageError(f"$EDITOR cannot be read: {error}") from None
+    if command is None or not sys.stdin.isatty():
         echo(f"{target}")
-        if not editor:
+        if command is None:
             echo("set $EDITOR to open it from here", err=True)
         return
     try:
-        subprocess.run([*shlex.split(editor), str(target)], check=False)
+        subprocess.run(command, check=False)
     except OSError as error:
-        raise UsageError(f"cannot start the editor '{editor}': {error.strerror}") from None
+        raise UsageError(f"cannot start the editor '{command[0]}': {error.strerror}") from None
     find_role(available_roles(), name)  # a broken edit is reported now, naming the file

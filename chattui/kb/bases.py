@@ -14,12 +14,17 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chattui.attachments import Limits, describe
 from chattui.attachments.text import REPLACEMENT
-from chattui.conversation import Passage
+from chattui.conversation import Attachment, Passage
 from chattui.errors import KnowledgeError, UsageError
 from chattui.kb.index import BATCH_FILES, Document, KnowledgeIndex, Progress, Source, UpdateReport
+
+if TYPE_CHECKING:
+    from chattui.config import Config
+    from chattui.paths import Paths
 
 _NAME = re.compile(r"[^\W_][\w.-]{0,63}")
 NOT_TEXT = 0.1
@@ -46,15 +51,27 @@ class KnowledgeBases:
     """The knowledge bases in one folder."""
 
     def __init__(
-        self, folder: Path, limits: Limits | None = None, *, batch_files: int = BATCH_FILES
+        self,
+        folder: Path,
+        limits: Limits | None = None,
+        *,
+        passages: int = 5,
+        batch_files: int = BATCH_FILES,
     ) -> None:
         """Bases in ``folder`` (made when the first base is), files read within ``limits``.
 
+        ``passages``: how many a question is given (config.toml's ``kb_passages``);
         ``batch_files``: files indexed per commit (what a stopped update keeps).
         """
         self.folder = folder
         self.limits = limits or Limits()
+        self.passages = passages
         self.batch_files = batch_files
+
+    @classmethod
+    def of(cls, config: Config, paths: Paths) -> KnowledgeBases:
+        """The bases of the data folder, as config.toml sets them (limits, passages)."""
+        return cls(paths.kb_dir, Limits.of(config), passages=config.kb_passages)
 
     def path(self, name: str) -> Path:
         """The index file of the base ``name`` (which need not exist)."""
@@ -153,6 +170,18 @@ class KnowledgeBases:
             raise KnowledgeError(f"knowledge base {name} cannot be read: {error}") from error
         finally:
             index.close()
+
+    def attachment(self, name: str, question: str) -> Attachment:
+        """The passages the base ``name`` finds for ``question``, as the question's attachment.
+
+        Numbered for the reply to cite; when none is relevant, it tells the model so.
+
+        Raises:
+            KnowledgeError: No such base, or its index cannot be read.
+        """
+        from chattui.kb.prompt import knowledge_attachment
+
+        return knowledge_attachment(name, self.search(name, question, self.passages))
 
     def info(self, name: str) -> BaseInfo:
         """Files, passages, size and age of the base ``name``.

@@ -242,6 +242,7 @@ class ModelHost(ErrorBoundary, Widget):
             conversation=conversation,
             role=self.role if conversation is None else None,
             snapshots=self.services.store.snapshots if self.services.store else None,
+            bases=self.services.knowledge_bases(),
         )
         self._turns += 1
         if conversation is not None:
@@ -264,6 +265,18 @@ class ModelHost(ErrorBoundary, Widget):
         self.role = name
         if self.session is not None:
             self.session.set_role(name)
+
+    def set_knowledge(self, name: str | None) -> None:
+        """The knowledge base the open chat's questions get passages from (None: none).
+
+        Raises:
+            ChattuiError: No chat is open yet (the model is loading), or no such base.
+        """
+        if self.session is None:
+            raise ChattuiError(
+                "The model is still loading." if self.is_loading else "No model is loaded."
+            )
+        self.session.set_knowledge(name)
 
     def set_options(self, options: GenerationOptions) -> None:
         """Sampling for the next reply (one in flight keeps its own)."""

@@ -17,6 +17,7 @@ from chattui.roles import RoleProfile, load_roles, role_language
 from chattui.store import ConversationStore
 
 if TYPE_CHECKING:
+    from chattui.kb.bases import KnowledgeBases
     from chattui.tui.screens.settings import Settings
 
 
@@ -61,6 +62,12 @@ class Services:
         """
         saved = conversation.model_id if conversation else None
         return self.catalog.choose(name, saved, os.environ.get(MODEL_ENV), self.config.model)
+
+    def knowledge_bases(self) -> KnowledgeBases:
+        """The knowledge bases of the data folder (``/kb``)."""
+        from chattui.kb.bases import KnowledgeBases
+
+        return KnowledgeBases.of(self.config, self.paths)
 
     def roles(self) -> dict[str, RoleProfile]:
         """Every role: shipped ones in the configured language, the user's over them.

@@ -35,6 +35,8 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/fork", "", "copy the branch in view into a new chat", "slash_fork"),
     SlashCommand("/file", "PATH", "attach a file, folder, glob, PDF, image or URL", "slash_file"),
     SlashCommand("/files", "[rm N|clear]", "list or remove what is attached", "slash_files"),
+    SlashCommand("/kb", "[NAME|off]", "answer from a knowledge base (chattui kb add)", "slash_kb"),
+    SlashCommand("/source", "N", "open source N of the newest reply", "slash_source"),
     SlashCommand("/help", "", "show keys and commands", "slash_help"),
 )
 NAMES = tuple(command.name for command in COMMANDS)

@@ -112,6 +112,10 @@ def test_ask_kb_on_the_demo_model(tmp_path: Path, chattui_home: Path) -> None:
     assert [p.shown for p in question.passages] == [s["file"] for s in sources]
     assert "[1] notes/install.md:1-" in question.attachments[0].text
     assert "pip install" in question.attachments[0].text  # the passage itself was given
+    # The chat keeps its knowledge base: a question that continues it gets passages too.
+    follow = run("ask", "-c", "And on Windows?", "--json", *SHORT)
+    assert follow.code == 0, follow.stderr
+    assert json.loads(follow.stdout)["sources"][0]["file"] == "notes/install.md"
     shown = run("history", "show", doc["conversation_id"])
     assert "- Attached: knowledge base notes (" in shown.stdout
     assert "Sources:" in shown.stdout and "- [1] notes/install.md:1-" in shown.stdout

@@ -33,7 +33,7 @@ from chattui.tui.boundary import ErrorBoundary
 from chattui.tui.model_host import ModelHost, StartTurn
 from chattui.tui.reply_stream import Progress, ReplyStream
 from chattui.tui.reply_view import ReplyView, Shown
-from chattui.tui.screens.attaching import Attaching
+from chattui.tui.screens.knowledge import Knowledge
 from chattui.tui.screens.saved_chats import BUSY
 from chattui.tui.services import Services, StartOptions
 from chattui.tui.widgets.attachments import AttachmentBar
@@ -47,7 +47,7 @@ NARROW = 100
 """Terminals narrower than this start with the sidebar hidden (Ctrl+B shows it over the chat)."""
 
 
-class ChatScreen(ErrorBoundary, Attaching):
+class ChatScreen(ErrorBoundary, Knowledge):
     """One conversation at a time, with the saved ones in the sidebar."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -331,6 +331,8 @@ class ChatScreen(ErrorBoundary, Attaching):
         else:
             if session is not None and final is not None:
                 self._name_turn(shown, session.history)
+                if shown.reply is not None and len(session.history) > 1:
+                    await shown.reply.show_sources(session.history[-2].passages)
             if (stats := turn.reply.stats_or_none) is not None:
                 status.speed = stats.decode_tps
                 status.dropped = stats.dropped_messages

@@ -12,13 +12,14 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.geometry import Region
+from textual.message import Message as TextualMessage
 from textual.reactive import reactive
 from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
-from chattui.conversation import Message, Role
+from chattui.conversation import Attachment, AttachmentKind, Message, Passage, Role
 from chattui.formulas import formulas_to_text
 from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import printable
@@ -198,14 +199,17 @@ class Reply(Vertical):
         reasoning: str = "",
         message_id: int | None = None,
         branch: str = "",
+        sources: tuple[Passage, ...] = (),
     ) -> None:
         """Show ``text``; ``note`` is a short line under it (model, finish reason).
 
         ``reasoning``, the model's thinking before it answered, is shown folded above it;
-        ``branch`` is the reply's place among its versions ("‹ 2/3 ›"), shown before the note.
+        ``branch`` is the reply's place among its versions ("‹ 2/3 ›"), shown before the note;
+        ``sources``, the passages of a knowledge base it was given, are listed under it.
         """
         super().__init__()
         self.reasoning = reasoning
+        self.sources = sources
         self.text = text
         """The whole reply, as the model wrote it."""
         self.message_id = message_id
@@ -230,6 +234,8 @@ class Reply(Vertical):
             yield _reasoning(self.reasoning)
         yield self._body
         yield self._tail
+        if self.sources:
+            yield Sources(self.sources)
 
     @property
     def source(self) -> str:
@@ -266,6 +272,12 @@ class Reply(Vertical):
         if not self.live:
             self._show_note(self.note)
 
+    async def show_sources(self, sources: tuple[Passage, ...]) -> None:
+        """List under the reply the passages its question was given."""
+        if sources and not self.sources:
+            self.sources = sources
+            await self.mount(Sources(sources))
+
     async def finish(self, text: str, note: str, reasoning: str = "") -> None:
         """The reply ended as ``text``: show it all as Markdown, with ``note`` under it."""
         if reasoning and not self.reasoning:
@@ -280,6 +292,32 @@ class Reply(Vertical):
         self.text = text
         self._show_note(note)
         self.live = False
+
+
+class Sources(Static):
+    """The passages a reply was given, numbered as it cites them; a click opens one."""
+
+    @dataclass
+    class Chosen(TextualMessage):
+        """A source was clicked: open its file at its first line."""
+
+        passage: Passage
+
+    def __init__(self, passages: tuple[Passage, ...]) -> None:
+        """List ``passages`` (file names and headings are text, never markup)."""
+        self.passages = passages
+        lines = [Text("Sources (click one to open it)", style="bold dim")]
+        lines += [
+            Text(f"[{number}] ", style="dim") + Text(printable(p.cited), style="underline")
+            for number, p in enumerate(passages, 1)
+        ]
+        super().__init__(Text("\n").join(lines), classes="sources")
+
+    def on_click(self, event: events.Click) -> None:
+        """Open the source on the line clicked (the first line is the title)."""
+        number = event.y
+        if 1 <= number <= len(self.passages):
+            self.post_message(self.Chosen(self.passages[number - 1]))
 
 
 def _reasoning(text: str) -> Collapsible:
@@ -369,16 +407,33 @@ class Item:
     """Its place among its versions ("‹ 2/3 ›"); empty when it has none."""
     attached: tuple[str, ...] = ()
     """The names of what was attached to it."""
+    sources: tuple[Passage, ...] = ()
+    """A reply's: the passages of a knowledge base its question was given."""
 
     @classmethod
-    def of(cls, message: Message, branch: str = "") -> Item:
-        """How ``message`` is shown."""
+    def of(cls, message: Message, branch: str = "", sources: tuple[Passage, ...] = ()) -> Item:
+        """How ``message`` is shown (``sources``: a reply's)."""
         reasoning = (message.info.reasoning if message.info else None) or ""
         user = message.role is Role.USER
-        attached = tuple(a.name for a in message.attachments)
+        attached = tuple(attached_label(a) for a in message.attachments)
         return cls(
-            user, message.content, note_for(message), reasoning, message.id, branch, attached
+            user,
+            message.content,
+            note_for(message),
+            reasoning,
+            message.id,
+            branch,
+            attached,
+            () if user else sources,
         )
+
+
+def attached_label(attachment: Attachment) -> str:
+    """How an attachment is named above its message."""
+    if attachment.kind is AttachmentKind.KNOWLEDGE:
+        count = len(attachment.passages)
+        return f"knowledge base {attachment.name} ({count} passage{'s' if count != 1 else ''})"
+    return attachment.name
 
 
 def widget_for(item: Item) -> UserMessage | Reply:
@@ -393,6 +448,7 @@ def widget_for(item: Item) -> UserMessage | Reply:
         reasoning=item.reasoning,
         message_id=item.id,
         branch=item.branch,
+        sources=item.sources,
     )
 
 
@@ -402,4 +458,12 @@ def item_of(widget: UserMessage | Reply) -> Item:
         return Item(
             True, widget.text, id=widget.message_id, branch=widget.branch, attached=widget.attached
         )
-    return Item(False, widget.text, widget.note, widget.reasoning, widget.message_id, widget.branch)
+    return Item(
+        False,
+        widget.text,
+        widget.note,
+        widget.reasoning,
+        widget.message_id,
+        widget.branch,
+        sources=widget.sources,
+    )

@@ -22,7 +22,7 @@ from textual.geometry import Size
 from textual.layout import DockArrangeResult
 from textual.widget import Widget
 
-from chattui.conversation import Message, Role
+from chattui.conversation import Message, Passage, Role
 from chattui.tui.widgets.messages import (
     Item,
     Reply,
@@ -333,12 +333,19 @@ def widget_is_live(widget: Widget) -> bool:
 
 
 def _items(messages: Sequence[Message], branches: Mapping[int, str]) -> list[Item]:
-    """How ``messages`` are shown (the system prompt is not), each with its place among versions."""
-    return [
-        Item.of(m, branches.get(m.id, "") if m.id is not None else "")
-        for m in messages
-        if m.role is not Role.SYSTEM
-    ]
+    """How ``messages`` are shown (the system prompt is not), each with its place among versions.
+
+    A reply lists the passages its question was given.
+    """
+    items: list[Item] = []
+    sources: tuple[Passage, ...] = ()
+    for m in messages:
+        if m.role is Role.SYSTEM:
+            continue
+        if m.role is Role.USER:
+            sources = m.passages
+        items.append(Item.of(m, branches.get(m.id, "") if m.id is not None else "", sources))
+    return items
 
 
 def _fitting(items: Sequence[Item], rows: int, width: int) -> int:
