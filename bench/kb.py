@@ -10,7 +10,15 @@ standard library's docstrings, as often as they occur there), indexes them with 
 add`` in a child process (time, and its peak memory), changes one file and times ``kb update``
 (the command, and the update inside it), then times queries (medians over ``--queries``).
 
+Dense pass: at scale, random unit vectors of ``--vector-size`` floats (576, the demo model's)
+are given to every passage, to time the dense pass's scan over 100 MB of passages. With
+``--embedding-model NAME`` (e.g. smollm2), a second base of the first ``--dense-files`` modules
+gets that model's vectors; the questions about those modules are asked by words alone and by
+words and vectors (recall@5, MRR, query time, the question's embedding included), and the
+embedding speed is said.
+
 Run: python -m bench.kb [--files 10000] [--mb 100] [--questions 300] [--queries 50]
+         [--embedding-model smollm2 --dense-files 12]
 """
 
 from __future__ import annotations
@@ -82,14 +90,26 @@ def quality(home: Path, count: int) -> None:
         f" {took:.1f} s ({len(report.skipped)} skipped), tests and installed packages left out"
     )
     asked = questions(files, count)
-    hits5, reciprocal, times = 0, 0.0, []
-    index = bases.open("stdlib")
+    recall, mrr, median = scores(bases, "stdlib", asked, dense=False)
+    print(
+        f"{len(asked)} questions (a docstring's first line; the answer: its file), BM25:"
+        f" recall@5 {recall:.3f}  MRR@10 {mrr:.3f}  query median {median * 1000:.1f} ms"
+    )
+
+
+def scores(
+    bases: KnowledgeBases, name: str, asked: list[tuple[str, Path]], *, dense: bool
+) -> tuple[float, float, float]:
+    """Recall@5, MRR@10 and the median query time of ``asked`` (``dense``: vectors too)."""
     from chattui.kb.retrieval import search
 
+    hits5, reciprocal, times = 0, 0.0, []
+    index = bases.open(name)
     try:
         for question, answer in asked:
             started = time.perf_counter()
-            found = search(index.db, question, 10)
+            vector = bases._vector(index, name, question) if dense else None
+            found = search(index.db, question, 10, vector)
             times.append(time.perf_counter() - started)
             paths = [Path(p.path) for p in found]
             if answer.resolve() in paths[:5]:
@@ -98,11 +118,69 @@ def quality(home: Path, count: int) -> None:
                 reciprocal += 1 / (paths.index(answer.resolve()) + 1)
     finally:
         index.close()
-    n = len(asked)
+    n = max(1, len(asked))
+    return hits5 / n, reciprocal / n, statistics.median(times) if times else 0.0
+
+
+def dense_quality(home: Path, model: str, files: int, count: int) -> None:
+    """Words alone vs words and vectors, on the first ``files`` modules."""
+    from chattui.config import Config
+    from chattui.paths import resolve_paths
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    modules = sorted(p for p in root.iterdir() if p.suffix == ".py")[:files]
+    paths = resolve_paths({"CHATTUI_HOME": str(home / "dense")})
+    bases = KnowledgeBases.of(Config(kb_embedding_model=model), paths)
+    bases.add("subset", [str(p) for p in modules[:1]])  # loads the model
+    started = time.perf_counter()
+    bases.remove("subset")
+    report = bases.add("subset", [str(p) for p in modules])
+    took = time.perf_counter() - started
+    asked = questions(modules, count)
     print(
-        f"{n} questions (a docstring's first line; the answer: its file), BM25 (no embedding"
-        f" model configured): recall@5 {hits5 / n:.3f}  MRR@10 {reciprocal / n:.3f}  query"
-        f" median {statistics.median(times) * 1000:.1f} ms"
+        f"dense pass, {model}: {len(modules)} modules, {report.embedded} passages embedded in"
+        f" {took:.0f} s ({report.embedded / took:.1f} passages/s, indexing included);"
+        f" {len(asked)} questions about them"
+    )
+    for dense in (False, True):
+        recall, mrr, median = scores(bases, "subset", asked, dense=dense)
+        label = "words and vectors (hybrid)" if dense else "words alone (BM25)     "
+        print(
+            f"  {label}: recall@5 {recall:.3f}  MRR@10 {mrr:.3f}"
+            f"  query median {median * 1000:.1f} ms"
+        )
+    bases.close()
+
+
+def dense_scan(bases: KnowledgeBases, size: int, queries: int) -> None:
+    """Give every passage of the big base a random vector of ``size``; time the dense scan."""
+    import numpy as np
+
+    from chattui.kb.index import _packed
+    from chattui.kb.retrieval import dense
+
+    index = bases.open("big")
+    rng = np.random.default_rng(0)
+    ids = [row[0] for row in index.db.execute("SELECT id FROM chunks")]
+    with index.transaction():
+        for start in range(0, len(ids), 10_000):
+            block = rng.standard_normal((len(ids[start : start + 10_000]), size), dtype=np.float32)
+            block /= np.linalg.norm(block, axis=1, keepdims=True)
+            index.db.executemany(
+                "INSERT OR REPLACE INTO vectors (chunk_id, vector) VALUES (?, ?)",
+                [(i, _packed(v.tolist())) for i, v in zip(ids[start:], block, strict=False)],
+            )
+    times = []
+    for _ in range(queries):
+        vector = rng.standard_normal(size).astype(np.float32)
+        started = time.perf_counter()
+        dense(index.db, (vector / np.linalg.norm(vector)).tolist())
+        times.append(time.perf_counter() - started)
+    index.close()
+    print(
+        f"dense pass at this size: {len(ids)} vectors of {size} floats, the scan's median"
+        f" {statistics.median(times) * 1000:.0f} ms over {queries} queries (the question's own"
+        " embedding not included)"
     )
 
 
@@ -143,7 +221,7 @@ def write_corpus(folder: Path, files: int, megabytes: float, seed: int = 1) -> i
     return total
 
 
-def scale(home: Path, files: int, megabytes: float, queries: int) -> None:
+def scale(home: Path, files: int, megabytes: float, queries: int, vector_size: int) -> None:
     """Index a large corpus in a child process, update one file, time queries."""
     corpus = home / "corpus"
     started = time.perf_counter()
@@ -202,9 +280,10 @@ def scale(home: Path, files: int, megabytes: float, queries: int) -> None:
     print(
         f"query (BM25, {queries} questions of 2 to 8 words drawn as the text's words):"
         f" median {median * 1000:.1f} ms, 90th percentile {times[int(len(times) * 0.9)] * 1000:.1f}"
-        f" ms; aim < 50 ms: {median / 0.05:.2f}x of it. Dense pass: no embedding model"
-        " configured (not built yet)."
+        f" ms; aim < 50 ms: {median / 0.05:.2f}x of it"
     )
+    if vector_size:
+        dense_scan(bases, vector_size, 10)
 
 
 def main() -> None:
@@ -216,13 +295,21 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--embedding-model", default="", help="a model for the dense pass")
+    parser.add_argument("--dense-files", type=int, default=12)
+    parser.add_argument(
+        "--vector-size", type=int, default=576, help="of the random vectors the scan is timed on"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         if not args.skip_quality:
             quality(home, args.questions)
-        if not args.skip_scale:
-            scale(home, args.files, args.mb, args.queries)
+        if not args.skip_scale:  # before a model is loaded: a child's peak memory counts the
+            # parent's as it was when it forked
+            scale(home, args.files, args.mb, args.queries, args.vector_size)
+        if args.embedding_model and not args.skip_quality:
+            dense_quality(home, args.embedding_model, args.dense_files, args.questions)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ class Config:
     """Largest image attached (and saved with the chat), in MiB."""
     kb_passages: int = 5
     """Most passages a knowledge base gives with a question."""
+    kb_embedding_model: str = ""
+    """A model whose vectors add a dense pass to knowledge bases ("": words only)."""
 
 
 def _limit_checker(limit: Limit) -> Callable[[object], object]:
@@ -108,6 +110,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "attach_max_files": _limit_checker(Limit(int, 1, 100_000)),
     "attach_max_image_mb": _limit_checker(Limit(int, 1, 1024)),
     "kb_passages": _limit_checker(Limit(int, 1, 20)),
+    "kb_embedding_model": any_string,
     **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""

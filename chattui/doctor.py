@@ -187,6 +187,8 @@ def _knowledge_checks(paths: Paths) -> list[Check]:
             continue
         updated = f"updated {age(info.updated)}" if info.updated else "never updated"
         value = f"{info.files} files, {info.chunks} passages, {size_text(info.size)}, {updated}"
+        if info.embedder:
+            value += f", {info.vectors} vectors by {info.embedder}"
         missing = [root for root in info.roots if not os.path.exists(root)]  # noqa: PTH110
         problem = f"{missing[0]} is gone; kb rm {name} or bring it back" if missing else None
         checks.append(Check(label, value, problem))

@@ -262,6 +262,7 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     finally:
         if session is not None:
             session.close()
+        bases.close()
         engine.close()
         if store is not None:
             store.close()

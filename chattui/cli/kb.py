@@ -12,6 +12,7 @@ import typer
 from chattui.cli import signals
 from chattui.cli.output import confirm, echo, passage_json, print_json, table
 from chattui.errors import UsageError
+from chattui.text_width import fit
 from chattui.transcript import age
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ def list_(as_json: JsonFlag = False) -> None:
                     "chunks": i.chunks,
                     "bytes": i.size,
                     "updated": i.updated,
+                    "embedding_model": i.embedder or None,
+                    "vectors": i.vectors,
                 }
                 for i in infos
             ]
@@ -151,7 +154,7 @@ def _show(passages: list[Passage]) -> None:
         echo(f"[{number}] {p.where}{heading}  score {p.score:.2f}")
         lines = [line for line in p.text.splitlines() if line.strip()]
         for line in lines[:4]:
-            echo(f"    {line[:100]}")
+            echo(f"    {fit(line, 96)}")
         if len(lines) > 4:
             echo("    …")
         echo()
@@ -196,6 +199,8 @@ def _summary(name: str, report: UpdateReport, bases: KnowledgeBases) -> None:
     ]
     if report.removed:
         parts.append(f"{report.removed} removed")
+    if report.embedded:
+        parts.append(f"{report.embedded} embedded ({info.embedder})")
     if report.skipped:
         parts.append(f"{len(report.skipped)} skipped")
     echo("; ".join(parts), err=True)

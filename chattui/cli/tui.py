@@ -45,10 +45,11 @@ def run_tui(
     notice = watch.start()
     terminal = sys.__stderr__.fileno() if sys.__stderr__ and sys.__stderr__.isatty() else None
     guard = ExitGuard(lambda: _exit_code(app) or 0, watch.stop, terminal)
+    services = Services(config, catalog, paths, store, open_engine, guard)
     try:
         with signals.noted() as early:
             app = ChatApp(
-                Services(config, catalog, paths, store, open_engine, guard),
+                services,
                 StartOptions(model, continue_latest, system_prompt, role, verbose, notice, early),
             )
             app.run()
@@ -56,6 +57,7 @@ def run_tui(
         watch.stop()
         if store is not None:
             store.close()
+        services.close()
     if app.terminated_by is None and early:  # closed before the app mounted
         app.terminated_by = early[0]
     return _exit_code(app)

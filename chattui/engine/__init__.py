@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chattui.catalog import EngineKind, ResolvedModel
-from chattui.engine.base import Engine, EngineSettings
+from chattui.engine.base import Embedder, Engine, EngineSettings
 
 
 def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
@@ -34,3 +34,24 @@ def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
 
     assert model.file is not None
     return LlamaEngine(Path(model.file), model.spec, settings)
+
+
+def open_embedder(model: ResolvedModel, settings: EngineSettings) -> Embedder:
+    """Load a model to embed texts with: a local GGUF in embedding mode, or an endpoint's.
+
+    Raises:
+        ModelLoadError: The file cannot be loaded, or the endpoint cannot be reached.
+        GenerationError: A scripted model, which has no vectors.
+    """
+    if model.spec.engine is EngineKind.REMOTE:
+        from chattui.engine.remote import RemoteEmbedder
+
+        return RemoteEmbedder(model)
+    if model.spec.engine is EngineKind.SCRIPTED:
+        from chattui.errors import GenerationError
+
+        raise GenerationError(f"{model.spec.id} is a scripted model: it cannot embed")
+    from chattui.engine.llama import LlamaEmbedder
+
+    assert model.file is not None
+    return LlamaEmbedder(Path(model.file), model.spec, settings)

@@ -289,3 +289,22 @@ class Engine(Protocol):
     def close(self) -> None:
         """Free the model."""
         ...
+
+
+class Embedder(Protocol):
+    """A model that turns texts into vectors (a knowledge base's dense pass)."""
+
+    model_id: str
+    """Catalog id of the model (a base remembers which model made its vectors)."""
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit-length vector per text, in order.
+
+        Raises:
+            GenerationError: The model cannot embed (one line saying why).
+        """
+        ...
+
+    def close(self) -> None:
+        """Free the model or the connection."""
+        ...

@@ -569,3 +569,71 @@ def _wire(message: Message) -> dict[str, Any]:
         for a in images
     ]
     return {"role": str(message.role), "content": parts}
+
+
+EMBED_BATCH = 64
+"""Texts sent per ``/embeddings`` request."""
+
+
+class RemoteEmbedder:
+    """An endpoint's embedding model, through ``POST /embeddings`` (OpenAI's shape)."""
+
+    def __init__(self, model: ResolvedModel) -> None:
+        """Use the endpoint's model (its first request says whether it can embed).
+
+        Raises:
+            ModelLoadError: The endpoint's ``ca_bundle`` cannot be read.
+        """
+        assert model.endpoint is not None and model.remote_name is not None
+        self.endpoint = model.endpoint
+        self.name = model.remote_name
+        self.model_id = model.spec.id
+        self._client = open_client(self.endpoint)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """See ``Embedder.embed``."""
+        import math
+
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = list(texts[start : start + EMBED_BATCH])
+            found = self._post(batch)
+            for vector in found:
+                norm = math.sqrt(sum(x * x for x in vector))
+                if not math.isfinite(norm) or norm == 0.0:
+                    raise GenerationError(f"{_where(self.endpoint)}: a vector of zeros for a text")
+                vectors.append([x / norm for x in vector])
+        return vectors
+
+    def _post(self, batch: list[str]) -> list[list[float]]:
+        """The vectors of one batch, in its order.
+
+        Raises:
+            GenerationError: No answer, an error status, or an answer of the wrong shape.
+        """
+        headers, key = _auth(self.endpoint)
+        url = f"{self.endpoint.base_url}/embeddings"
+        try:
+            response = self._client.post(
+                url, json={"model": self.name, "input": batch}, headers=headers
+            )
+        except httpx.HTTPError as error:
+            raise GenerationError(connection_error(self.endpoint, error)) from None
+        if response.status_code != 200:
+            raise GenerationError(http_error(self.endpoint, response, key))
+        try:
+            items = response.json()["data"]
+            ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
+            vectors = [[float(x) for x in item["embedding"]] for item in ordered]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            vectors = []
+        if len(vectors) != len(batch) or len({len(v) for v in vectors}) != 1 or not vectors[0]:
+            raise GenerationError(
+                f"{_where(self.endpoint)}: the answer to /embeddings is not a list of vectors"
+                f" (is '{self.name}' an embedding model?)"
+            )
+        return vectors
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._client.close()

@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 from chattui.attachments import Limits, describe
 from chattui.attachments.text import REPLACEMENT
 from chattui.conversation import Attachment, Passage
-from chattui.errors import KnowledgeError, UsageError
+from chattui.errors import ChattuiError, KnowledgeError, UsageError
 from chattui.kb.index import BATCH_FILES, Document, KnowledgeIndex, Progress, Source, UpdateReport
 
 if TYPE_CHECKING:
     from chattui.config import Config
+    from chattui.engine.base import Embedder
     from chattui.paths import Paths
 
 _NAME = re.compile(r"[^\W_][\w.-]{0,63}")
@@ -31,6 +32,16 @@ NOT_TEXT = 0.1
 """Share of undecodable characters past which a file is taken as binary, not as text."""
 RESERVED = frozenset({"off", "on", "list"})
 """Names ``/kb`` takes as words."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingModel:
+    """The model config.toml names for the dense pass, opened when first needed."""
+
+    name: str
+    """As config.toml names it (a base records it with its vectors)."""
+    open: Callable[[], Embedder]
+    """Loads it (a GGUF in embedding mode, or an endpoint's model)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,10 @@ class BaseInfo:
     """Bytes on disk, the index's write-ahead log included."""
     updated: str
     """When it was last brought up to date (ISO 8601, UTC; "" if never)."""
+    embedder: str = ""
+    """The model that made its passages' vectors ("": none)."""
+    vectors: int = 0
+    """Passages with a vector."""
 
 
 class KnowledgeBases:
@@ -57,21 +72,56 @@ class KnowledgeBases:
         *,
         passages: int = 5,
         batch_files: int = BATCH_FILES,
+        embedding: EmbeddingModel | None = None,
     ) -> None:
         """Bases in ``folder`` (made when the first base is), files read within ``limits``.
 
         ``passages``: how many a question is given (config.toml's ``kb_passages``);
-        ``batch_files``: files indexed per commit (what a stopped update keeps).
+        ``batch_files``: files indexed per commit (what a stopped update keeps);
+        ``embedding``: the model of the dense pass (None: words only).
         """
         self.folder = folder
         self.limits = limits or Limits()
         self.passages = passages
         self.batch_files = batch_files
+        self.embedding = embedding
+        self._embedder: Embedder | None = None
 
     @classmethod
     def of(cls, config: Config, paths: Paths) -> KnowledgeBases:
-        """The bases of the data folder, as config.toml sets them (limits, passages)."""
-        return cls(paths.kb_dir, Limits.of(config), passages=config.kb_passages)
+        """The bases of the data folder, as config.toml sets them (limits, passages, model)."""
+        name = config.kb_embedding_model.strip()
+
+        def open_model() -> Embedder:
+            from chattui.catalog import Catalog
+            from chattui.engine import open_embedder
+            from chattui.engine.base import EngineSettings
+
+            model = Catalog.load(paths.user_catalog, paths.models_dir).resolve(name)
+            return open_embedder(model, EngineSettings.from_config(config, paths))
+
+        embedding = EmbeddingModel(name, open_model) if name else None
+        return cls(
+            paths.kb_dir, Limits.of(config), passages=config.kb_passages, embedding=embedding
+        )
+
+    def close(self) -> None:
+        """Free the embedding model, if it was loaded."""
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        """Vectors of ``texts`` by the configured model (loaded the first time).
+
+        Raises:
+            GenerationError: It cannot embed.
+            ChattuiError: It cannot be found or loaded.
+        """
+        assert self.embedding is not None
+        if self._embedder is None:
+            self._embedder = self.embedding.open()
+        return self._embedder.embed(texts)
 
     def path(self, name: str) -> Path:
         """The index file of the base ``name`` (which need not exist)."""
@@ -165,11 +215,27 @@ class KnowledgeBases:
 
         index = self.open(name)
         try:
-            return search(index.db, question, limit)
+            return search(index.db, question, limit, self._vector(index, name, question))
         except sqlite3.Error as error:
             raise KnowledgeError(f"knowledge base {name} cannot be read: {error}") from error
         finally:
             index.close()
+
+    def _vector(self, index: KnowledgeIndex, name: str, question: str) -> list[float] | None:
+        """The question's vector, when the base has vectors of the configured model.
+
+        Raises:
+            KnowledgeError: The model cannot embed.
+        """
+        if self.embedding is None or index.meta("embedder") != self.embedding.name:
+            return None
+        try:
+            return self._embed([question])[0]
+        except ChattuiError as error:
+            raise KnowledgeError(
+                f"the embedding model {self.embedding.name} cannot embed the question for"
+                f" {name}: {error}"
+            ) from error
 
     def attachment(self, name: str, question: str) -> Attachment:
         """The passages the base ``name`` finds for ``question``, as the question's attachment.
@@ -193,6 +259,8 @@ class KnowledgeBases:
         try:
             files, chunks = index.counts()
             roots, updated = tuple(index.roots), index.meta("updated") or ""
+            embedder = index.meta("embedder") or ""
+            vectors = index.db.execute("SELECT count(*) FROM vectors").fetchone()[0]
         except sqlite3.Error as error:
             raise KnowledgeError(f"knowledge base {name} cannot be read: {error}") from error
         finally:
@@ -201,15 +269,36 @@ class KnowledgeBases:
         size = sum(
             p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
         )
-        return BaseInfo(name, roots, files, chunks, size, updated)
+        return BaseInfo(name, roots, files, chunks, size, updated, embedder, int(vectors))
 
     def _update(self, index: KnowledgeIndex, progress: Progress | None) -> UpdateReport:
-        """Run an update, a full disk or a damaged index said in one line."""
+        """Run an update, then give new passages vectors; a failure is said in one line.
+
+        A full disk, or an embedding model that cannot be loaded or cannot embed.
+        """
+        name = index.path.name.removesuffix(".sqlite")
+        if self.embedding is not None:
+            try:
+                self._embed(["chattui"])  # a model that cannot embed changes nothing
+            except ChattuiError as error:
+                raise KnowledgeError(
+                    f"the embedding model {self.embedding.name} (kb_embedding_model in"
+                    f" config.toml) cannot be used: {error}"
+                ) from error
         try:
             roots = index.roots
-            return index.update(lambda report: _sources(roots, report), self._read, progress)
+            report = index.update(lambda report: _sources(roots, report), self._read, progress)
+            if self.embedding is not None:
+                report.embedded = index.embed_missing(self.embedding.name, self._embed, progress)
+            return report
+        except ChattuiError as error:  # the embedding model: the words are indexed all the same
+            if self.embedding is None:
+                raise
+            raise KnowledgeError(
+                f"{name}: the embedding model {self.embedding.name} failed: {error}; the"
+                f" passages are indexed for their words, and kb update {name} adds their vectors"
+            ) from error
         except sqlite3.Error as error:
-            name = index.path.name.removesuffix(".sqlite")
             full = getattr(error, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL
             why = "the disk is full" if full else f"the index cannot be written ({error})"
             raise KnowledgeError(

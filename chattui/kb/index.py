@@ -57,7 +57,17 @@ CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 PRAGMA user_version = 1;
 """
-SCHEMA_VERSION = 1
+VECTORS = """
+CREATE TABLE vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
+    vector BLOB NOT NULL
+);
+PRAGMA user_version = 2;
+"""
+"""Version 2: each passage's vector (float32, unit length), when an embedding model is set."""
+SCHEMA_VERSION = 2
+EMBED_BATCH = 32
+"""Passages embedded per commit."""
 BATCH_FILES = 256
 """Files indexed per commit."""
 BATCH_BYTES = 8 * 1024 * 1024
@@ -110,8 +120,12 @@ class UpdateReport:
     """Files left out, with why (binary, too large, unreadable)."""
     missing_roots: list[str] = field(default_factory=list)
     """Folders or files added to the base that are no longer there (their files are kept)."""
+    embedded: int = 0
+    """Passages given a vector (the dense pass)."""
 
 
+Embed = Callable[[list[str]], list[list[float]]]
+"""Turns passages into unit vectors (an embedding model's ``embed``)."""
 Progress = Callable[[int, int], None]
 """Told the files done and the files to do, as an update goes."""
 Reader = Callable[[Path, str], Document]
@@ -141,7 +155,9 @@ class KnowledgeIndex:
         self.db.execute("PRAGMA synchronous = NORMAL")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
-            self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+            self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + VECTORS + "COMMIT;")
+        elif version == 1:
+            self.db.executescript("BEGIN IMMEDIATE;" + VECTORS + "COMMIT;")
         elif version > SCHEMA_VERSION:
             self.db.close()
             raise sqlite3.DatabaseError(f"written by a newer chattui (schema {version})")
@@ -249,6 +265,44 @@ class KnowledgeIndex:
             raise
         return report
 
+    def embed_missing(self, model_id: str, embed: Embed, progress: Progress | None = None) -> int:
+        """Give every passage without a vector one, made by ``model_id``; the number embedded.
+
+        Vectors of another model are dropped first (they cannot be compared). Committed every
+        ``EMBED_BATCH`` passages: stopped, the passages embedded keep their vectors.
+
+        Raises:
+            GenerationError: The model cannot embed (the batch in hand is not written).
+            sqlite3.Error: The index cannot be written.
+        """
+        if self.meta("embedder") != model_id:
+            with self.transaction():
+                self.db.execute("DELETE FROM vectors")
+                self._set("embedder", model_id)
+        missing = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT c.id FROM chunks c LEFT JOIN vectors v ON v.chunk_id = c.id"
+                " WHERE v.chunk_id IS NULL ORDER BY c.id"
+            )
+        ]
+        for start in range(0, len(missing), EMBED_BATCH):
+            ids = missing[start : start + EMBED_BATCH]
+            rows = self.db.execute(
+                "SELECT id, heading, text FROM chunks WHERE id IN (SELECT value FROM json_each(?))"
+                " ORDER BY id",
+                (json.dumps(ids),),
+            ).fetchall()
+            vectors = embed([f"{heading}\n{text}".strip() for _, heading, text in rows])
+            with self.transaction():
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO vectors (chunk_id, vector) VALUES (?, ?)",
+                    [(row[0], _packed(v)) for row, v in zip(rows, vectors, strict=True)],
+                )
+            if progress is not None:
+                progress(start + len(ids), len(missing))
+        return len(missing)
+
     def _update_file(
         self,
         source: Source,
@@ -295,6 +349,17 @@ class KnowledgeIndex:
         )
         report.indexed += 1
         return max(1, len(document.text))
+
+
+def _packed(vector: list[float]) -> bytes:
+    """A vector as stored: float32, little-endian (read back as ``<f4``)."""
+    import sys
+    from array import array
+
+    packed = array("f", vector)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
 
 
 def _row(file_id: int | None, chunk: Chunk) -> tuple[object, ...]:

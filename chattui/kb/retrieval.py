@@ -5,7 +5,11 @@ headings weighing double); its Chinese, Japanese or Korean characters as overlap
 over the ``grams`` column). Each ranking gives a passage ``1 / (60 + rank)`` (reciprocal rank
 fusion), so that neither index's scores need to be comparable with the other's.
 
-A passage is given only if it holds at least ``MIN_COVERAGE`` of the question's weight: each word
+With an embedding model, a third ranking joins: passages by the cosine similarity of their
+vectors to the question's (the dense pass).
+
+A passage is given only if it holds at least ``MIN_COVERAGE`` of the question's weight (or, found
+by the dense pass, if its similarity stands ``DENSE_STANDOUT`` deviations above the rest): each word
 weighs its inverse document frequency, and a word found nowhere weighs the most (a pair of
 characters found nowhere is left out: it is most often the end of one word and the start of the
 next). A question the
@@ -18,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chattui.conversation import Passage
@@ -37,6 +42,11 @@ DF_CAP = 5000
 weighs little, and does not rank when the question has rarer words)."""
 RANK_CAP = 2000
 """Passages ranked, at most, for a question made only of common words."""
+DENSE_STANDOUT = 3.0
+"""Standard deviations above the base's mean similarity that make a passage relevant though it
+shares too few words with the question (found by the dense pass alone)."""
+DENSE_BATCH = 4096
+"""Vectors read at a time by the dense pass."""
 HEADING_WEIGHT = 2.0
 """How much more a word in a passage's headings counts than one in its text."""
 
@@ -80,10 +90,17 @@ def query_terms(question: str) -> list[_Term]:
     return [_Term(word, False) for word in kept] + [_Term(pair, True) for pair in pairs]
 
 
-def search(db: sqlite3.Connection, question: str, limit: int = 5) -> list[Passage]:
+def search(
+    db: sqlite3.Connection,
+    question: str,
+    limit: int = 5,
+    vector: Sequence[float] | None = None,
+) -> list[Passage]:
     """The passages of the index ``db`` that best answer ``question``, best first.
 
-    Only passages over the coverage floor are returned: none when nothing is relevant.
+    ``vector``: the question's, from the model that made the index's vectors: a third ranking,
+    by cosine similarity, joins the fusion (the dense pass). Only passages over the coverage
+    floor are returned: none when nothing is relevant.
     """
     terms = query_terms(question)
     if not terms:
@@ -112,6 +129,12 @@ def search(db: sqlite3.Connection, question: str, limit: int = 5) -> list[Passag
         rankings += 1
         for rank, rowid in enumerate(_ranked(db, columns, rare or chosen, capped=not rare), 1):
             fused[rowid] = fused.get(rowid, 0.0) + 1.0 / (RRF_K + rank)
+    standing: dict[int, float] = {}
+    if vector is not None:
+        rankings += 1
+        for rank, (rowid, above) in enumerate(dense(db, vector), 1):
+            fused[rowid] = fused.get(rowid, 0.0) + 1.0 / (RRF_K + rank)
+            standing[rowid] = above
     if not fused:
         return []
     best = rankings / (RRF_K + 1)
@@ -121,11 +144,49 @@ def search(db: sqlite3.Connection, question: str, limit: int = 5) -> list[Passag
         passage = _passage(db, rowid, fused[rowid] / best)
         lowered = (passage.heading + "\n" + passage.text).lower()
         held = sum(weights[t] for t in terms if t.found_in(lowered))
-        if held / weight >= MIN_COVERAGE:
+        if held / weight >= MIN_COVERAGE or standing.get(rowid, 0.0) >= DENSE_STANDOUT:
             found.append(passage)
             if len(found) == limit:
                 break
     return found
+
+
+def dense(
+    db: sqlite3.Connection, vector: Sequence[float], limit: int = CANDIDATES
+) -> list[tuple[int, float]]:
+    """The ``limit`` passages whose vectors are nearest ``vector`` (cosine), nearest first.
+
+    Each with how far its similarity stands above the others' (in standard deviations over
+    the whole base): how a passage that shares no word with the question is told relevant.
+    The vectors are read a few thousand at a time, so memory stays small in a large base.
+    """
+    import numpy as np
+
+    query = np.asarray(vector, dtype=np.float32)
+    ids = np.empty(0, dtype=np.int64)
+    scores = np.empty(0, dtype=np.float32)
+    count, total, squares = 0, 0.0, 0.0
+    cursor = db.execute("SELECT chunk_id, vector FROM vectors")
+    while rows := cursor.fetchmany(DENSE_BATCH):
+        kept = [(rowid, blob) for rowid, blob in rows if len(blob) == 4 * len(query)]
+        if not kept:
+            continue
+        matrix = np.frombuffer(b"".join(b for _, b in kept), dtype="<f4").reshape(len(kept), -1)
+        found = matrix @ query
+        count += len(found)
+        total += float(found.sum())
+        squares += float((found.astype(np.float64) ** 2).sum())
+        ids = np.concatenate([ids, np.asarray([r for r, _ in kept], dtype=np.int64)])
+        scores = np.concatenate([scores, found])
+        if len(ids) > limit:  # keep the best so far
+            keep = np.argpartition(-scores, limit)[:limit]
+            ids, scores = ids[keep], scores[keep]
+    if not count:
+        return []
+    mean = total / count
+    spread = max(squares / count - mean * mean, 0.0) ** 0.5 or 1.0
+    order = np.argsort(-scores, kind="stable")[:limit]
+    return [(int(ids[i]), (float(scores[i]) - mean) / spread) for i in order]
 
 
 def _ranked(db: sqlite3.Connection, columns: str, terms: list[_Term], *, capped: bool) -> list[int]:

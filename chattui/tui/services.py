@@ -54,6 +54,7 @@ class Services:
     open_engine: Callable[[ResolvedModel, EngineSettings], Engine]
     exit_guard: ExitGuard | None = None
     """Ends the process once quitting has begun and the reply is saved (None in tests)."""
+    _bases: KnowledgeBases | None = field(default=None, init=False, repr=False)
 
     def choose_model(self, name: str | None, conversation: Conversation | None) -> ResolvedModel:
         """The model to start with.
@@ -64,10 +65,17 @@ class Services:
         return self.catalog.choose(name, saved, os.environ.get(MODEL_ENV), self.config.model)
 
     def knowledge_bases(self) -> KnowledgeBases:
-        """The knowledge bases of the data folder (``/kb``)."""
-        from chattui.kb.bases import KnowledgeBases
+        """The knowledge bases of the data folder (``/kb``), made once (its model loads once)."""
+        if self._bases is None:
+            from chattui.kb.bases import KnowledgeBases
 
-        return KnowledgeBases.of(self.config, self.paths)
+            self._bases = KnowledgeBases.of(self.config, self.paths)
+        return self._bases
+
+    def close(self) -> None:
+        """Free what the app loaded besides the chat's model (the embedding model)."""
+        if self._bases is not None:
+            self._bases.close()
 
     def roles(self) -> dict[str, RoleProfile]:
         """Every role: shipped ones in the configured language, the user's over them.

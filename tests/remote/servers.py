@@ -181,6 +181,9 @@ class FaultServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 fault.bodies.append(body)
                 fault.headers.append(dict(self.headers))
+                if self.path.endswith("/embeddings") and scenario in EMBEDDINGS:
+                    EMBEDDINGS[scenario](self, body, fault)
+                    return
                 SCENARIOS.get(scenario, _ok)(self, body, fault)
 
             def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
@@ -341,6 +344,51 @@ def _down_after_first(handler: Any, body: dict[str, Any], fault: FaultServer) ->
         return
     handler.close_connection = True
     handler.connection.shutdown(socket.SHUT_RDWR)
+
+
+SYNONYMS = {"automobile": "car", "automobiles": "car", "cars": "car", "mend": "repair"}
+"""Words the fault server's embedding model takes as the same (a meaning, not a spelling)."""
+DIMENSIONS = 1024
+
+
+def bag_of_words(text: str) -> list[float]:
+    """A deterministic vector: the words of ``text`` (synonyms folded) hashed into counts."""
+    import zlib
+
+    vector = [0.0] * DIMENSIONS
+    for word in text.lower().split():
+        word = SYNONYMS.get(word.strip(".,?!:;"), word.strip(".,?!:;"))
+        if word:
+            vector[zlib.crc32(word.encode()) % DIMENSIONS] += 1.0
+    vector[0] += 0.01  # never all zeros
+    return vector
+
+
+def _vectors(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else list(texts or [])
+    data = [
+        {"object": "embedding", "index": i, "embedding": bag_of_words(t)}
+        for i, t in reversed(list(enumerate(texts)))  # out of order: the index says where
+    ]
+    handler._json(200, {"object": "list", "data": data, "model": body.get("model")})
+
+
+def _not_vectors(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    handler._json(200, {"object": "list", "data": [{"index": 0, "embedding": "nope"}]})
+
+
+EMBEDDINGS: dict[str, Scenario] = {
+    "ok": _vectors,
+    "auth": _vectors,
+    "wrong-shape": _not_vectors,
+    "down-after-first": lambda handler, body, fault: (
+        _vectors(handler, body, fault)
+        if fault.requests["down-after-first"] == 1
+        else _down_after_first(handler, body, fault)
+    ),
+}
+"""What ``/embeddings`` answers, by scenario (others answer as they do for chats)."""
 
 
 SCENARIOS: dict[str, Scenario] = {

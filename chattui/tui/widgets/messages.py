@@ -311,7 +311,9 @@ class Sources(Static):
             Text(f"[{number}] ", style="dim") + Text(printable(p.cited), style="underline")
             for number, p in enumerate(passages, 1)
         ]
-        super().__init__(Text("\n").join(lines), classes="sources")
+        shown = Text("\n").join(lines)
+        shown.no_wrap, shown.overflow = True, "ellipsis"  # a line per source: clicks find it
+        super().__init__(shown, classes="sources")
 
     def on_click(self, event: events.Click) -> None:
         """Open the source on the line clicked (the first line is the title)."""
