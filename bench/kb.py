@@ -35,6 +35,7 @@ import sysconfig
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from chattui.kb.bases import KnowledgeBases
@@ -52,20 +53,28 @@ def stdlib_files() -> list[Path]:
     return found
 
 
-def questions(files: list[Path], count: int) -> list[tuple[str, Path]]:
-    """Docstring summaries (five words or more) found in exactly one file, with that file."""
-    where: dict[str, set[Path]] = {}
+def docstrings(files: list[Path]) -> Iterator[tuple[ast.AST, str]]:
+    """The modules, classes and functions of ``files`` that have a docstring, with it."""
     for path in files:
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError, ValueError):
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                doc = ast.get_docstring(node)
-                first = doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
-                if len(first.split()) >= 5:
-                    where.setdefault(first, set()).add(path)
+            kinds = ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            doc = ast.get_docstring(node) if isinstance(node, kinds) else None
+            if doc and doc.strip():
+                yield node, doc
+
+
+def questions(files: list[Path], count: int) -> list[tuple[str, Path]]:
+    """Docstring summaries (five words or more) found in exactly one file, with that file."""
+    where: dict[str, set[Path]] = {}
+    for path in files:
+        for node, doc in docstrings([path]):
+            first = doc.strip().splitlines()[0].strip()
+            if not isinstance(node, ast.Module) and len(first.split()) >= 5:
+                where.setdefault(first, set()).add(path)
     unique = sorted((q, next(iter(p))) for q, p in where.items() if len(p) == 1)
     random.Random(0).shuffle(unique)
     return unique[:count]
@@ -187,15 +196,8 @@ def dense_scan(bases: KnowledgeBases, size: int, queries: int) -> None:
 def vocabulary(files: list[Path]) -> tuple[list[str], list[int]]:
     """The words of the standard library's docstrings and how often each occurs."""
     counts: Counter[str] = Counter()
-    for path in files[:400]:
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Module):
-                doc = ast.get_docstring(node) or ""
-                counts.update(w for w in doc.lower().split() if w.isalpha())
+    for _, doc in docstrings(files[:400]):
+        counts.update(w for w in doc.lower().split() if w.isalpha())
     words = list(counts)
     return words, [counts[w] for w in words]
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from chattui.cli.output import confirm, echo, print_json, table
+from chattui.cli.output import confirm_deletion, echo, print_json, table
 from chattui.errors import UsageError
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
@@ -195,10 +195,7 @@ def rm(
     with _store() as store:
         ids = list(dict.fromkeys(store.resolve(i) for i in conversation_ids))
         if not yes:
-            if sys.stdin is None or not sys.stdin.isatty():
-                raise UsageError("refusing to delete without confirmation; add --yes")
             titles = ", ".join(f"{i} ({printable(store.get(i).title)})" for i in ids)
-            if not confirm(f"Delete {titles}?"):
-                raise typer.Exit(1)
+            confirm_deletion(f"Delete {titles}?")
         store.delete(ids)  # their KV snapshots go too
     echo(f"deleted {len(ids)} conversation{'s' if len(ids) != 1 else ''}", err=True)

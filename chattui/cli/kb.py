@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from chattui.cli import signals
-from chattui.cli.output import confirm, echo, passage_json, print_json, table
+from chattui.cli.output import confirm_deletion, echo, passage_json, print_json, table
 from chattui.errors import UsageError
 from chattui.text_width import fit
 from chattui.transcript import age
@@ -139,10 +139,7 @@ def rm(
     bases = open_bases()
     bases.open(name).close()  # no such base: said before asking
     if not yes:
-        if sys.stdin is None or not sys.stdin.isatty():
-            raise UsageError("refusing to delete without confirmation; add --yes")
-        if not confirm(f"Delete the index of knowledge base {name}?"):
-            raise typer.Exit(1)
+        confirm_deletion(f"Delete the index of knowledge base {name}?")
     bases.remove(name)
     echo(f"deleted knowledge base {name}", err=True)
 

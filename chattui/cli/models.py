@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from chattui.catalog import Catalog, EngineKind, ModelSpec
-from chattui.cli.output import confirm, echo, print_json, table
+from chattui.cli.output import confirm_deletion, echo, print_json, table
 from chattui.config import load_config
 from chattui.endpoints import Endpoint, public_url
 from chattui.errors import ChattuiError, ModelNotFoundError, UsageError
@@ -393,10 +392,7 @@ def rm(
     if not leftovers:
         raise UsageError(f"'{spec.id}' is not downloaded")
     if not yes:
-        if sys.stdin is None or not sys.stdin.isatty():
-            raise UsageError("refusing to delete without confirmation; add --yes")
-        if not confirm(f"Delete {', '.join(map(str, leftovers))}?"):
-            raise typer.Exit(1)
+        confirm_deletion(f"Delete {', '.join(map(str, leftovers))}?")
     for leftover in leftovers:
         leftover.unlink()
     echo(f"deleted {spec.id}", err=True)

@@ -225,6 +225,23 @@ def confirm(question: str) -> bool:
         return False
 
 
+def confirm_deletion(question: str) -> None:
+    """Ask ``question`` before deleting; with no terminal to ask on, refuse.
+
+    Raises:
+        UsageError: stdin is not a terminal (one line: add --yes).
+        typer.Exit: The answer was no (exit 1).
+    """
+    import typer
+
+    from chattui.errors import UsageError
+
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise UsageError("refusing to delete without confirmation; add --yes")
+    if not confirm(question):
+        raise typer.Exit(1)
+
+
 def print_json(value: object) -> None:
     """Print a JSON document (C1 controls escaped, safe on a terminal)."""
     print(json_safe(json.dumps(value, ensure_ascii=False, indent=2)))
