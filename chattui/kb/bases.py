@@ -11,37 +11,25 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chattui.attachments import Limits, describe
-from chattui.attachments.text import REPLACEMENT
 from chattui.conversation import Attachment, Passage
 from chattui.errors import ChattuiError, KnowledgeError, UsageError
-from chattui.kb.index import BATCH_FILES, Document, KnowledgeIndex, Progress, Source, UpdateReport
+from chattui.kb.embedding import EmbeddingModel
+from chattui.kb.index import BATCH_FILES, KnowledgeIndex, Progress, UpdateReport
+from chattui.kb.reading import read_document, sources
 
 if TYPE_CHECKING:
     from chattui.config import Config
-    from chattui.engine.base import Embedder
     from chattui.paths import Paths
 
 _NAME = re.compile(r"[^\W_][\w.-]{0,63}")
-NOT_TEXT = 0.1
-"""Share of undecodable characters past which a file is taken as binary, not as text."""
 RESERVED = frozenset({"off", "on", "list"})
 """Names ``/kb`` takes as words."""
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddingModel:
-    """The model config.toml names for the dense pass, opened when first needed."""
-
-    name: str
-    """As config.toml names it (a base records it with its vectors)."""
-    open: Callable[[], Embedder]
-    """Loads it (a GGUF in embedding mode, or an endpoint's model)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,43 +73,21 @@ class KnowledgeBases:
         self.passages = passages
         self.batch_files = batch_files
         self.embedding = embedding
-        self._embedder: Embedder | None = None
 
     @classmethod
     def of(cls, config: Config, paths: Paths) -> KnowledgeBases:
         """The bases of the data folder, as config.toml sets them (limits, passages, model)."""
-        name = config.kb_embedding_model.strip()
-
-        def open_model() -> Embedder:
-            from chattui.catalog import Catalog
-            from chattui.engine import open_embedder
-            from chattui.engine.base import EngineSettings
-
-            model = Catalog.load(paths.user_catalog, paths.models_dir).resolve(name)
-            return open_embedder(model, EngineSettings.from_config(config, paths))
-
-        embedding = EmbeddingModel(name, open_model) if name else None
         return cls(
-            paths.kb_dir, Limits.of(config), passages=config.kb_passages, embedding=embedding
+            paths.kb_dir,
+            Limits.of(config),
+            passages=config.kb_passages,
+            embedding=EmbeddingModel.of(config, paths),
         )
 
     def close(self) -> None:
         """Free the embedding model, if it was loaded."""
-        if self._embedder is not None:
-            self._embedder.close()
-            self._embedder = None
-
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        """Vectors of ``texts`` by the configured model (loaded the first time).
-
-        Raises:
-            GenerationError: It cannot embed.
-            ChattuiError: It cannot be found or loaded.
-        """
-        assert self.embedding is not None
-        if self._embedder is None:
-            self._embedder = self.embedding.open()
-        return self._embedder.embed(texts)
+        if self.embedding is not None:
+            self.embedding.close()
 
     def path(self, name: str) -> Path:
         """The index file of the base ``name`` (which need not exist)."""
@@ -230,7 +196,7 @@ class KnowledgeBases:
         if self.embedding is None or index.meta("embedder") != self.embedding.name:
             return None
         try:
-            return self._embed([question])[0]
+            return self.embedding.embed([question])[0]
         except ChattuiError as error:
             raise KnowledgeError(
                 f"the embedding model {self.embedding.name} cannot embed the question for"
@@ -279,7 +245,7 @@ class KnowledgeBases:
         name = index.path.name.removesuffix(".sqlite")
         if self.embedding is not None:
             try:
-                self._embed(["chattui"])  # a model that cannot embed changes nothing
+                self.embedding.embed(["chattui"])  # a model that cannot embed changes nothing
             except ChattuiError as error:
                 raise KnowledgeError(
                     f"the embedding model {self.embedding.name} (kb_embedding_model in"
@@ -287,9 +253,15 @@ class KnowledgeBases:
                 ) from error
         try:
             roots = index.roots
-            report = index.update(lambda report: _sources(roots, report), self._read, progress)
+            report = index.update(
+                lambda report: sources(roots, report),
+                lambda path, shown: read_document(path, shown, self.limits),
+                progress,
+            )
             if self.embedding is not None:
-                report.embedded = index.embed_missing(self.embedding.name, self._embed, progress)
+                report.embedded = index.embed_missing(
+                    self.embedding.name, self.embedding.embed, progress
+                )
             return report
         except ChattuiError as error:  # the embedding model: the words are indexed all the same
             if self.embedding is None:
@@ -305,27 +277,6 @@ class KnowledgeBases:
                 f"{why}: knowledge base {name} keeps what was indexed before; free some space"
                 f" and run kb update {name}"
             ) from error
-
-    def _read(self, path: Path, shown: str) -> Document:
-        """A file's text, by the attachment readers.
-
-        Raises:
-            ValueError: Why it is skipped: binary, an image, over the size limit, unreadable.
-        """
-        from chattui.attachments.single import read_file
-        from chattui.conversation import AttachmentKind
-        from chattui.errors import AttachmentError
-
-        try:
-            attachment = read_file(path, shown, self.limits)
-        except AttachmentError as error:
-            reason = str(error).removeprefix(f"{shown}: ").removeprefix(f"{path}: ")
-            raise ValueError(reason.split(";")[0]) from None
-        if attachment.kind is AttachmentKind.IMAGE:
-            raise ValueError("an image")
-        if attachment.text.count(REPLACEMENT) > len(attachment.text) * NOT_TEXT:
-            raise ValueError("a binary file (mostly not UTF-8)")
-        return Document(attachment.text, attachment.sha256, attachment.kind == AttachmentKind.PDF)
 
     @contextlib.contextmanager
     def _lock(self, name: str) -> Iterator[None]:
@@ -397,24 +348,6 @@ def _root(spec: str) -> Path:
     except OSError as error:
         raise UsageError(f"{spec}: {describe(error)}") from None
     return path.resolve()
-
-
-def _sources(roots: list[str], report: UpdateReport) -> list[Source]:
-    """The files under ``roots`` (``.gitignore`` respected); roots no longer there are noted."""
-    from chattui.attachments.folders import walk
-
-    found: dict[Path, Source] = {}
-    for root in roots:
-        top = Path(root)
-        if not top.exists():
-            report.missing_roots.append(root)
-        elif not top.is_dir():
-            found.setdefault(top, Source(top, top.name))
-        else:
-            for path in walk(top):
-                shown = f"{top.name}/{path.relative_to(top).as_posix()}"
-                found.setdefault(path, Source(path, shown))
-    return list(found.values())
 
 
 def _nothing(name: str, report: UpdateReport) -> str:
