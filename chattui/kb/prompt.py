@@ -1,8 +1,9 @@
-"""How a knowledge base's passages are given to the model: numbered, to be cited as ``[1]``."""
+"""Passages given to the model numbered, to be cited as ``[1]``; a reply's marks as links."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 from chattui.conversation import Attachment, AttachmentKind, Passage
@@ -28,3 +29,43 @@ def knowledge_attachment(name: str, passages: Sequence[Passage]) -> Attachment:
     digest = hashlib.sha256(text.encode()).hexdigest()
     size = sum(len(p.text.encode()) for p in passages)
     return Attachment(name, AttachmentKind.KNOWLEDGE, size, digest, text, passages=tuple(passages))
+
+
+SOURCE_SCHEME = "chattui-source:"
+"""Links to a reply's sources, as its ``[1]`` marks are shown: ``chattui-source:1``."""
+_MARK = re.compile(r"(?<![\]\\A-Za-z0-9_])\[(\d{1,2})\](?![(\[:])")
+"""A mark: not an index (``a[1]``, though Chinese text runs on into it), nor a link's text."""
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def linked_citations(markdown: str, sources: int) -> str:
+    """``markdown`` with its ``[n]`` marks (n from 1 to ``sources``) as links to those sources.
+
+    Code (fenced or inline) is left as it is; so is a mark that is already a link.
+    """
+    if not sources:
+        return markdown
+
+    def link(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if not 1 <= number <= sources:
+            return match.group(0)
+        # Bare brackets: an escaped one would open a formula (chattui.formulas).
+        return f"[[{number}]]({SOURCE_SCHEME}{number})"
+
+    lines, fence = [], ""
+    for line in markdown.split("\n"):
+        if opened := _FENCE.match(line):
+            marker = opened.group(1)
+            if not fence:
+                fence = marker
+            elif marker[0] == fence[0] and len(marker) >= len(fence):
+                fence = ""
+            lines.append(line)
+            continue
+        if fence:
+            lines.append(line)
+            continue
+        parts = line.split("`")  # odd parts are inline code
+        lines.append("`".join(p if i % 2 else _MARK.sub(link, p) for i, p in enumerate(parts)))
+    return "\n".join(lines)

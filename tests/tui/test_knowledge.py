@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets._markdown import MarkdownParagraph
 
 from chattui.config import Config
 from chattui.conversation import AttachmentKind
@@ -70,6 +71,14 @@ async def test_kb_gives_passages_and_lists_sources(
         await until(pilot, editor.exists, "the editor")
         install = notes.resolve() / "install.md"
         assert editor.read_text().split() == ["+1", str(install)]
+        editor.unlink()
+        # The reply's [1] mark is a link to its source too.
+        paragraph = reply.query(MarkdownParagraph).first()
+        assert "Use pip [1]." in str(paragraph.render())
+        await pilot.click(paragraph, offset=(9, 0))
+        await until(pilot, editor.exists, "the editor from the mark")
+        assert editor.read_text().split() == ["+1", str(install)]
+        assert reply.text == "Use pip [1]."  # what is kept and copied is the model's text
         editor.unlink()
         await send(pilot, "/source 1")
         await until(pilot, editor.exists, "the editor again")

@@ -21,6 +21,7 @@ from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
 from chattui.conversation import Attachment, AttachmentKind, Message, Passage, Role
 from chattui.formulas import formulas_to_text
+from chattui.kb.prompt import SOURCE_SCHEME, linked_citations
 from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import printable
 
@@ -218,7 +219,9 @@ class Reply(Vertical):
         self.note = note
         """The line under it (model, how it ended), as plain text."""
         self._show_note(note)
-        self._body = _Body(_shown(text), parser_factory=_parser)
+        self._body = _Body(
+            _shown(linked_citations(text, len(sources))), parser_factory=_parser, open_links=False
+        )
         self._tail = _Tail(classes="tail")
         self._tail.display = False
         self._streamed = text
@@ -273,10 +276,24 @@ class Reply(Vertical):
             self._show_note(self.note)
 
     async def show_sources(self, sources: tuple[Passage, ...]) -> None:
-        """List under the reply the passages its question was given."""
+        """List under the reply the passages its question was given; its marks link to them."""
         if sources and not self.sources:
             self.sources = sources
             await self.mount(Sources(sources))
+            linked = linked_citations(self.text, len(sources))
+            if linked != self.text:
+                await self._body.update(_shown(linked))
+
+    def on_markdown_link_clicked(self, event: Markdown.LinkClicked) -> None:
+        """A ``[1]`` mark opens its source; any other link opens as Textual would."""
+        event.stop()
+        href = event.href
+        if href.startswith(SOURCE_SCHEME) and href[len(SOURCE_SCHEME) :].isdigit():
+            number = int(href[len(SOURCE_SCHEME) :])
+            if 1 <= number <= len(self.sources):
+                self.post_message(Sources.Chosen(self.sources[number - 1]))
+            return
+        self.app.open_url(href)
 
     async def finish(self, text: str, note: str, reasoning: str = "") -> None:
         """The reply ended as ``text``: show it all as Markdown, with ``note`` under it."""
