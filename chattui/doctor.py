@@ -8,6 +8,7 @@ import sqlite3
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chattui import __version__
@@ -189,7 +190,7 @@ def _knowledge_checks(paths: Paths) -> list[Check]:
         value = f"{info.files} files, {info.chunks} passages, {size_text(info.size)}, {updated}"
         if info.embedder:
             value += f", {info.vectors} vectors by {info.embedder}"
-        missing = [root for root in info.roots if not os.path.exists(root)]  # noqa: PTH110
+        missing = [root for root in info.roots if not Path(root).exists()]
         problem = f"{missing[0]} is gone; kb rm {name} or bring it back" if missing else None
         checks.append(Check(label, value, problem))
     return checks

@@ -1,12 +1,14 @@
-"""Where a streaming Markdown text can be cut: the prefix made of blocks that are complete.
+"""Markdown blocks: where a streaming text can be cut, and which lines are prose, not code.
 
 Shared by ``ask`` on a terminal (which prints finished blocks once) and the TUI (which renders
-finished blocks as Markdown and shows the growing tail as plain text).
+finished blocks as Markdown and shows the growing tail as plain text); knowledge bases find
+headings and citation marks in the prose lines only.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
@@ -33,3 +35,22 @@ def split_settled(text: str) -> int:
         elif fence is None and not line.strip():
             settled = position
     return settled
+
+
+def prose_lines(lines: Iterable[str]) -> Iterator[tuple[str, bool]]:
+    """Each line, with whether it is prose: not a code fence, nor inside a fenced block.
+
+    A block closes at a fence of the same character at least as long as the one that opened
+    it (CommonMark's rule).
+    """
+    fence = ""
+    for line in lines:
+        if opened := _FENCE.match(line):
+            marker = opened.group(1)
+            if not fence:
+                fence = marker
+            elif marker[0] == fence[0] and len(marker) >= len(fence):
+                fence = ""
+            yield line, False
+        else:
+            yield line, not fence

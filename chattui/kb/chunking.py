@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from chattui.markdown_blocks import prose_lines
 from chattui.text_width import WIDE, cells
 
 MAX_CELLS = 1200
@@ -23,7 +24,6 @@ HEADING_CELLS = 80
 """Longest heading kept for a code definition."""
 
 _MARKDOWN_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _PAGE = re.compile(r"^--- page (\d+) ---$")
 _CLOSING = re.compile(r"^[)\]}]")
 _COMMENT = re.compile(r"^(#|//|/\*|\*|--|;|%)")
@@ -103,16 +103,8 @@ def _markdown_parts(lines: list[str]) -> list[_Part]:
     """A part per heading (fenced code ignored), under the path of headings above it."""
     parts = [_Part(0, 0, "")]
     path: list[tuple[int, str]] = []
-    fence = ""
-    for index, line in enumerate(lines):
-        if opened := _FENCE.match(line):
-            marker = opened.group(1)
-            if not fence:
-                fence = marker
-            elif marker[0] == fence[0] and len(marker) >= len(fence):
-                fence = ""
-            continue
-        heading = None if fence else _MARKDOWN_HEADING.match(line)
+    for index, (line, prose) in enumerate(prose_lines(lines)):
+        heading = _MARKDOWN_HEADING.match(line) if prose else None
         if heading is None:
             continue
         level = len(heading.group(1))

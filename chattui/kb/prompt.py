@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from chattui.conversation import Attachment, AttachmentKind, Passage
+from chattui.markdown_blocks import prose_lines
 
 
 def knowledge_attachment(name: str, passages: Sequence[Passage]) -> Attachment:
@@ -35,7 +36,6 @@ SOURCE_SCHEME = "chattui-source:"
 """Links to a reply's sources, as its ``[1]`` marks are shown: ``chattui-source:1``."""
 _MARK = re.compile(r"(?<![\]\\A-Za-z0-9_])\[(\d{1,2})\](?![(\[:])")
 """A mark: not an index (``a[1]``, though Chinese text runs on into it), nor a link's text."""
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def linked_citations(markdown: str, sources: int) -> str:
@@ -53,19 +53,10 @@ def linked_citations(markdown: str, sources: int) -> str:
         # Bare brackets: an escaped one would open a formula (chattui.formulas).
         return f"[[{number}]]({SOURCE_SCHEME}{number})"
 
-    lines, fence = [], ""
-    for line in markdown.split("\n"):
-        if opened := _FENCE.match(line):
-            marker = opened.group(1)
-            if not fence:
-                fence = marker
-            elif marker[0] == fence[0] and len(marker) >= len(fence):
-                fence = ""
-            lines.append(line)
-            continue
-        if fence:
-            lines.append(line)
-            continue
+    def linked(line: str) -> str:
         parts = line.split("`")  # odd parts are inline code
-        lines.append("`".join(p if i % 2 else _MARK.sub(link, p) for i, p in enumerate(parts)))
-    return "\n".join(lines)
+        return "`".join(p if i % 2 else _MARK.sub(link, p) for i, p in enumerate(parts))
+
+    return "\n".join(
+        linked(line) if prose else line for line, prose in prose_lines(markdown.split("\n"))
+    )
