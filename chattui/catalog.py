@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from chattui.config import nonempty_string, read_toml, string_list, tables_of, validate_table
 from chattui.endpoints import Endpoint, parse_endpoints
 from chattui.errors import ConfigError, ModelNotFoundError
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
+from chattui.toml_checks import nonempty_string, read_toml, string_list, tables_of, validate_table
 
 KNOWN_CHAT_FORMATS = ("chatml", "llama-2", "llama-3", "mistral-instruct", "gemma", "qwen", "zephyr")
 """Names accepted by a catalog entry's ``chat_format`` override."""

@@ -7,23 +7,20 @@ never stored here: an endpoint names the environment variable or the command tha
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from chattui.config import nonempty_string, string_list, tables_of
 from chattui.errors import ConfigError, ModelLoadError
 from chattui.sampling import Limit
+from chattui.secret_refs import read_secret
+from chattui.toml_checks import nonempty_string, string_list, tables_of
 
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """What an endpoint id may be: it starts a model name, before the slash."""
-KEY_COMMAND_SECONDS = 30
-"""How long ``api_key_cmd`` may take (a password manager may ask for a passphrase)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,37 +133,14 @@ def api_key(endpoint: Endpoint, environ: Mapping[str, str] | None = None) -> str
         ModelLoadError: The variable is unset or the command fails; the message never holds
             the key or the command's output.
     """
-    env = os.environ if environ is None else environ
-    if endpoint.api_key_env is not None:
-        key = env.get(endpoint.api_key_env, "").strip()
-        if not key:
-            raise ModelLoadError(
-                f"endpoint '{endpoint.id}' reads its API key from ${endpoint.api_key_env}, "
-                "which is not set"
-            )
-        return key
-    if endpoint.api_key_cmd is not None:
-        try:
-            done = subprocess.run(  # noqa: S602 - the user's own command, from their file
-                endpoint.api_key_cmd,
-                shell=True,
-                capture_output=True,
-                text=True,
-                timeout=KEY_COMMAND_SECONDS,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise ModelLoadError(
-                f"endpoint '{endpoint.id}': api_key_cmd failed ({type(error).__name__})"
-            ) from None
-        key = done.stdout.strip().splitlines()[0].strip() if done.stdout.strip() else ""
-        if done.returncode != 0 or not key:
-            raise ModelLoadError(
-                f"endpoint '{endpoint.id}': api_key_cmd exited with {done.returncode} "
-                "and printed no key"
-            )
-        return key
-    return None
+    return read_secret(
+        f"endpoint '{endpoint.id}'",
+        ("API key", "api_key_cmd"),
+        env=endpoint.api_key_env,
+        command=endpoint.api_key_cmd,
+        error=ModelLoadError,
+        environ=environ,
+    )
 
 
 def ca_bundle(endpoint: Endpoint) -> Path | None:

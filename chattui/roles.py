@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chattui.config import any_string, read_toml_text, validate_table
 from chattui.errors import ConfigError, UsageError
 from chattui.sampling import SAMPLING_LIMITS, Sampling
+from chattui.toml_checks import any_string, read_toml_text, validate_table
 
 SHIPPED = Path(__file__).with_name("shipped_roles")
 """The shipped roles, one folder per language."""
