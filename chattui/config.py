@@ -6,15 +6,20 @@ loading never writes to the file.
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from chattui.errors import ConfigError
-from chattui.redact import HIDDEN, secret_name, without_credentials
 from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
+from chattui.toml_checks import (
+    any_string,
+    boolean,
+    limit_checker,
+    one_of,
+    read_toml,
+    validate_table,
+)
+from chattui.tools.servers import ToolServer, parse_tool_servers, tool_patterns
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,166 +58,35 @@ class Config:
     """Most passages a knowledge base gives with a question."""
     kb_embedding_model: str = ""
     """A model whose vectors add a dense pass to knowledge bases ("": words only)."""
-
-
-def _limit_checker(limit: Limit) -> Callable[[object], object]:
-    return limit.check
-
-
-def any_string(value: object) -> str:
-    """A TOML value that must be a string (it may be empty)."""
-    if not isinstance(value, str):
-        raise ValueError("a string in quotes")
-    return value
-
-
-def nonempty_string(value: object) -> str:
-    """A TOML value that must be a string with something in it."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("a non-empty string in quotes")
-    return value
-
-
-def string_list(value: object) -> tuple[str, ...]:
-    """A TOML value that must be a list of non-empty strings."""
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError("a list of strings")
-    return tuple(value)
-
-
-def _one_of(*choices: str) -> Callable[[object], object]:
-    def check(value: object) -> str:
-        if value not in choices:
-            raise ValueError(", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"')
-        return str(value)
-
-    return check
-
-
-def _boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("true or false")
-    return value
+    mcp_servers: tuple[ToolServer, ...] = ()
+    """The MCP servers whose tools the model may use (``[[mcp_servers]]``)."""
+    auto_approve: tuple[str, ...] = ()
+    """Tools that run without asking: ``"server.tool"`` or ``"server.*"``."""
 
 
 _CHECKS: dict[str, Callable[[object], object]] = {
     "model": any_string,
     "system_prompt": any_string,
-    "context_size": _limit_checker(Limit(int, 256, 1_048_576)),
-    "threads": _limit_checker(Limit(int, 1, 1024)),
-    "gpu_layers": _limit_checker(Limit(int, -1, 100_000)),
+    "context_size": limit_checker(Limit(int, 256, 1_048_576)),
+    "threads": limit_checker(Limit(int, 1, 1024)),
+    "gpu_layers": limit_checker(Limit(int, -1, 100_000)),
     "theme": any_string,
-    "save_history": _boolean,
-    "language": _one_of("auto", "en", "zh"),
-    "kv_cache_max_mb": _limit_checker(Limit(int, 0, 1_000_000)),
-    "cpu_repack": _one_of("auto", "on", "off"),
-    "attach_max_file_kb": _limit_checker(Limit(int, 1, 1_048_576)),
-    "attach_max_files": _limit_checker(Limit(int, 1, 100_000)),
-    "attach_max_image_mb": _limit_checker(Limit(int, 1, 1024)),
-    "kb_passages": _limit_checker(Limit(int, 1, 20)),
+    "save_history": boolean,
+    "language": one_of("auto", "en", "zh"),
+    "kv_cache_max_mb": limit_checker(Limit(int, 0, 1_000_000)),
+    "cpu_repack": one_of("auto", "on", "off"),
+    "attach_max_file_kb": limit_checker(Limit(int, 1, 1_048_576)),
+    "attach_max_files": limit_checker(Limit(int, 1, 100_000)),
+    "attach_max_image_mb": limit_checker(Limit(int, 1, 1024)),
+    "kb_passages": limit_checker(Limit(int, 1, 20)),
     "kb_embedding_model": any_string,
-    **{name: _limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
+    "auto_approve": tool_patterns,
+    **{name: limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""
 
-CONFIG_KEYS = tuple(_CHECKS)
+CONFIG_KEYS = (*_CHECKS, "mcp_servers")
 """Every key config.toml may hold."""
-
-
-def _found(key: str, value: object) -> str:
-    """How a bad value is quoted in an error: never one under a key-like name, nor a password."""
-    if secret_name(key):
-        return HIDDEN
-    text = repr(value) if not isinstance(value, bool) else str(value).lower()
-    text = without_credentials(text)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def tables_of(
-    data: Mapping[str, Any],
-    key: str,
-    checks: Mapping[str, Callable[[object], object]],
-    where: str,
-    noun: str,
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Validate each table of an array of tables (``[[key]]``).
-
-    Yields:
-        How to name the table in errors ("FILE: NOUN #N"), and its validated values.
-
-    Raises:
-        ConfigError: ``key`` is not an array of tables, or a table is malformed.
-    """
-    entries = data.get(key, [])
-    if not isinstance(entries, list):
-        raise ConfigError(f"{where}: '{key}' must be [[{key}]] tables")
-    for index, entry in enumerate(entries, start=1):
-        label = f"{where}: {noun} #{index}"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{label}: must be a [[{key}]] table")
-        yield label, validate_table(entry, checks, label)
-
-
-def validate_table(
-    table: dict[str, Any],
-    checks: Mapping[str, Callable[[object], object]],
-    where: str,
-) -> dict[str, Any]:
-    """Validate every key of a TOML table.
-
-    Args:
-        table: The parsed table.
-        checks: Validator for each allowed key.
-        where: How to name the place in errors, e.g. ``"/home/me/.config/chattui/config.toml"``.
-
-    Returns:
-        The validated (and converted) values.
-
-    Raises:
-        ConfigError: Naming the place, the key, what was found and what is allowed.
-    """
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        check = checks.get(key)
-        if check is None:
-            allowed = ", ".join(sorted(checks))
-            raise ConfigError(f"{where}: unknown key '{key}'; allowed keys: {allowed}")
-        try:
-            values[key] = check(value)
-        except ValueError as error:
-            raise ConfigError(
-                f"{where}: key '{key}' is {_found(key, value)}; allowed: {error}"
-            ) from None
-    return values
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, reporting any problem as one line naming the file.
-
-    Raises:
-        ConfigError: The file cannot be read or is not valid TOML.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read file: {error.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
-    return read_toml_text(text, path)
-
-
-def read_toml_text(text: str, path: Path) -> dict[str, Any]:
-    """Parse TOML read from ``path`` (or a part of it), reporting a problem as one line.
-
-    Raises:
-        ConfigError: The text is not valid TOML.
-    """
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
 
 
 def load_config(path: Path) -> Config:
@@ -226,7 +100,10 @@ def load_config(path: Path) -> Config:
     """
     if not path.exists():
         return Config()
-    values = validate_table(read_toml(path), _CHECKS, str(path))
+    data = read_toml(path)
+    servers = parse_tool_servers(data, str(path))
+    data.pop("mcp_servers", None)
+    values = validate_table(data, _CHECKS, str(path))
     sampling = Sampling.from_mapping(values)
     plain = {k: v for k, v in values.items() if k not in SAMPLING_LIMITS}
-    return Config(sampling=sampling, **plain)
+    return Config(sampling=sampling, mcp_servers=servers, **plain)

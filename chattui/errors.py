@@ -13,7 +13,8 @@ The tree::
     ├── ContextOverflowError     a message cannot fit in the context window at all
     ├── StoreError               the conversation database cannot be opened or used
     │   └── ConversationNotFoundError   no conversation (or more than one) matches an id
-    └── KnowledgeError           a knowledge base is missing, busy, or cannot be written
+    ├── KnowledgeError           a knowledge base is missing, busy, or cannot be written
+    └── ToolError                a tool server cannot be started or reached, or a call failed
 
 The CLI prints ``str(error)`` as one line on stderr and exits with ``error.exit_code``.
 """
@@ -72,3 +73,7 @@ class AttachmentError(UsageError):
 
 class KnowledgeError(ChattuiError):
     """A knowledge base does not exist, is being updated elsewhere, or cannot be written."""
+
+
+class ToolError(ChattuiError):
+    """A tool server cannot be started, stopped answering, or a call cannot be made."""

@@ -72,6 +72,11 @@ class Paths:
         return self.cache_dir / "runs"
 
     @property
+    def tools_log_dir(self) -> Path:
+        """What tool servers write on stderr, a file per server, and the MCP client's log."""
+        return self.cache_dir / "tools"
+
+    @property
     def log_file(self) -> Path:
         """Where the app writes unexpected errors and, with --verbose, llama.cpp's log."""
         return self.cache_dir / "chattui.log"
@@ -90,6 +95,7 @@ class Paths:
             "kv_snapshots": str(self.kv_dir),
             "probes": str(self.probe_dir),
             "log": str(self.log_file),
+            "tool_logs": str(self.tools_log_dir),
         }
 
 

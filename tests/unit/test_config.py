@@ -98,6 +98,7 @@ def test_paths_follow_chattui_home(tmp_path: Path) -> None:
         "kv_snapshots",
         "probes",
         "log",
+        "tool_logs",
     }
 
 

@@ -1,0 +1,1 @@
+"""Tools the model may use: MCP servers from config.toml, their tools, calls and approval."""
