@@ -168,6 +168,35 @@ def diagnose(paths: Paths) -> list[Check]:
     size = snapshots.size() / 2**20
     checks.append(Check("kv snapshots", f"{snapshots.count()} in {paths.kv_dir} ({size:.1f} MiB)"))
     checks += _knowledge_checks(paths)
+    if config is not None and config.mcp_servers:
+        checks += _tool_checks(config, paths)
+    return checks
+
+
+def _tool_checks(config: Config, paths: Paths) -> list[Check]:
+    """A line per tool server: started (all at once), its tools and how long it took."""
+    from chattui.tools.client import ToolServers
+
+    servers = ToolServers(config.mcp_servers, paths.tools_log_dir)
+    try:
+        states = servers.start_all()
+    finally:
+        servers.close()
+    checks = []
+    for state in states:
+        label = f"tool server {state.name}"
+        if state.error is not None:
+            checks.append(Check(label, "not started", state.error))
+            continue
+        names = ", ".join(tool.name for tool in state.tools[:8])
+        more = " …" if len(state.tools) > 8 else ""
+        value = (
+            f"{len(state.tools)} tools ({names or 'none'}{more}), started in {state.seconds:.1f} s"
+        )
+        problem = (
+            f"{len(state.skipped)} tool(s) skipped: {state.skipped[0]}" if state.skipped else None
+        )
+        checks.append(Check(label, value, problem))
     return checks
 
 

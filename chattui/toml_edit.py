@@ -74,8 +74,22 @@ def _tables(document: TOMLDocument, kind: str) -> Any:
     return tables
 
 
-def add_entry(path: Path, kind: str, entry: Mapping[str, Any]) -> None:
-    """Add (or replace, same id) a ``[[models]]`` or ``[[endpoints]]`` entry in models.toml.
+def add_entry(
+    path: Path,
+    kind: str,
+    entry: Mapping[str, Any],
+    *,
+    key: str = "id",
+    check: Callable[[Path], object] | None = None,
+) -> None:
+    """Add (or replace, same ``key``) an entry of an array of tables: ``[[endpoints]]``...
+
+    Args:
+        path: models.toml (the default check) or config.toml (pass ``load_config``).
+        kind: The array's name.
+        entry: The entry's values; None values are left out.
+        key: The field that names an entry.
+        check: Validates the file as it would be loaded; the catalog's check by default.
 
     Raises:
         ConfigError: The file is malformed or the entry is invalid.
@@ -83,16 +97,16 @@ def add_entry(path: Path, kind: str, entry: Mapping[str, Any]) -> None:
     document = _read(path)
     tables = _tables(document, kind)
     table = tomlkit.table()
-    for key, value in entry.items():
+    for name, value in entry.items():
         if value is not None:
-            table[key] = value
+            table[name] = value
     for index, existing in enumerate(tables):
-        if existing.get("id") == entry["id"]:
+        if existing.get(key) == entry[key]:
             tables[index] = table
             break
     else:
         tables.append(table)
-    _write(path, tomlkit.dumps(document), _catalog_check)
+    _write(path, tomlkit.dumps(document), check or _catalog_check)
 
 
 def add_model_entry(path: Path, entry: Mapping[str, Any]) -> None:
@@ -100,20 +114,34 @@ def add_model_entry(path: Path, entry: Mapping[str, Any]) -> None:
     add_entry(path, "models", entry)
 
 
-def remove_entry(path: Path, kind: str, entry_id: str) -> bool:
-    """Remove the ``[[models]]`` or ``[[endpoints]]`` entry ``entry_id``; False if absent."""
+def remove_entry(
+    path: Path,
+    kind: str,
+    entry_id: str,
+    *,
+    key: str = "id",
+    check: Callable[[Path], object] | None = None,
+) -> bool:
+    """Remove the entry of ``kind`` whose ``key`` is ``entry_id``; False if absent.
+
+    Raises:
+        ConfigError: The file is malformed, or would be without the entry.
+    """
     if not path.exists():
         return False
     document = _read(path)
     tables = _tables(document, kind)
-    keep = [entry for entry in tables if entry.get("id") != entry_id]
+    keep = [entry for entry in tables if entry.get(key) != entry_id]
     if len(keep) == len(tables):
         return False
-    fresh = tomlkit.aot()
-    for entry in keep:
-        fresh.append(entry)
-    document[kind] = fresh
-    _write(path, tomlkit.dumps(document), _catalog_check)
+    if keep:
+        fresh = tomlkit.aot()
+        for entry in keep:
+            fresh.append(entry)
+        document[kind] = fresh
+    else:  # an empty array of tables would be written as "kind = []" above every table
+        del document[kind]
+    _write(path, tomlkit.dumps(document), check or _catalog_check)
     return True
 
 

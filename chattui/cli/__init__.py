@@ -241,11 +241,13 @@ def _subcommands() -> None:
     from chattui.cli.kb import kb_app
     from chattui.cli.models import models_app
     from chattui.cli.roles import roles_app
+    from chattui.cli.tools import tools_app
 
     app.add_typer(history_app, name="history")
     app.add_typer(kb_app, name="kb")
     app.add_typer(models_app, name="models")
     app.add_typer(roles_app, name="roles")
+    app.add_typer(tools_app, name="tools")
 
 
 _subcommands()

@@ -207,14 +207,15 @@ def test_version_and_help_do_not_import_engine_or_ui() -> None:
         "import sys\n"
         "from chattui.cli import app\n"
         "commands = (['--help'], ['ask', '--help'], ['models', '--help'],\n"
-        "    ['--version'], ['paths'])\n"
+        "    ['tools', '--help'], ['kb', '--help'], ['--version'], ['paths'])\n"
         "for args in commands:\n"
         "    try:\n"
         "        app(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
         "heavy = ('llama_cpp', 'textual', 'numpy', 'httpx', 'httpx_sse', 'openai', 'pypdf',\n"
-        "    'docx', 'readability', 'html2text', 'pathspec', 'filetype', 'lxml')\n"
+        "    'docx', 'readability', 'html2text', 'pathspec', 'filetype', 'lxml', 'mcp',\n"
+        "    'mcp_types', 'jsonschema', 'anyio', 'httpx2')\n"
         "print('LOADED', [m for m in heavy if m in sys.modules])\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
