@@ -629,7 +629,10 @@ class ChatSession:
         self, options: GenerationOptions | None = None, seed: int | None = None
     ) -> dict[str, Any]:
         chosen = self.options if options is None else options
-        settings: dict[str, Any] = {k: v for k, v in asdict(chosen).items() if v is not None}
+        per_reply = ("tools", "tool_choice")  # what a reply is offered is not a chat setting
+        settings: dict[str, Any] = {
+            k: v for k, v in asdict(chosen).items() if v is not None and k not in per_reply
+        }
         if self.role is not None:
             settings["role"] = self.role
         if self.kb is not None:

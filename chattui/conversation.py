@@ -23,6 +23,60 @@ class Role(enum.StrEnum):
     ASSISTANT = "assistant"
 
 
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as a model is offered it: a function's name, what it does, its arguments."""
+
+    name: str
+    """The function name the model writes (letters, digits, '_' and '-')."""
+    description: str
+    parameters: Mapping[str, Any]
+    """JSON Schema of its arguments (an object)."""
+
+    def as_openai(self) -> dict[str, Any]:
+        """The ``{"type": "function", ...}`` entry of an OpenAI ``tools`` list."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+class ToolOutcome(enum.StrEnum):
+    """How a tool call the model asked for ended."""
+
+    RAN = "ran"
+    """It ran; the result is what the tool said (perhaps that it failed)."""
+    FAILED = "failed"
+    """It could not run: unknown tool, bad arguments, a server down or too slow."""
+    DENIED = "denied"
+    """The user said no."""
+    STOPPED = "stopped"
+    """The user stopped the reply while it ran."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call the model asked for, and once made, what it gave back."""
+
+    id: str
+    """The call's id, as the model's API names it (made up where it names none)."""
+    name: str
+    """The function name the model wrote."""
+    arguments: str
+    """The arguments as the model wrote them (JSON text)."""
+    text: str = ""
+    """What the model wrote before asking for the call."""
+    result: str = ""
+    """What the model was given back."""
+    outcome: ToolOutcome = ToolOutcome.RAN
+    seconds: float = 0.0
+    """How long the call ran."""
+
+
 def utc_now() -> str:
     """The current time as UTC ISO-8601 with microseconds (sorts as text)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -240,6 +294,8 @@ class Message:
     """The message it follows (None: the first of its chat, or not saved)."""
     attachments: tuple[Attachment, ...] = ()
     """Files, pages and images given with it (a user's message)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """For replies: the tools the model called on its way to ``content``, in order."""
 
     @property
     def images(self) -> tuple[Attachment, ...]:

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from chattui.conversation import ToolSpec
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:
@@ -79,6 +81,10 @@ class GenerationOptions:
     ignore_eos: bool = False
     """Ban the model's end-of-turn tokens, so the reply runs to ``max_tokens`` or a full context
     (llama-cli's ``--ignore-eos``): a reply of a known length, for tests and benchmarks."""
+    tools: tuple[ToolSpec, ...] = ()
+    """Tools the model may call; the reply's ``tool_calls`` lists the calls it asks for."""
+    tool_choice: str = "auto"
+    """"auto" (the model decides) or "required" (it must call one of ``tools``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -221,6 +221,7 @@ def info(
     with_hash: Annotated[bool, typer.Option("--hash", help="Also compute the sha256.")] = False,
 ) -> None:
     """Read a model's GGUF header: architecture, parameters, quantization, context, template."""
+    from chattui.engine.tool_calls import template_takes_tools
     from chattui.gguf import kv_bytes_per_token, quantization, read_metadata, trained_context
 
     resolved = _catalog().resolve(model)
@@ -241,6 +242,11 @@ def info(
             round(per_token * 1000 / 2**20, 1) if (per_token := kv_bytes_per_token(meta)) else None
         ),
         "has_chat_template": bool(template),
+        "tools": (
+            "offered by its chat template, calls as <tool_call> under a grammar"
+            if template_takes_tools(template) and not resolved.spec.chat_format
+            else "offered in the system prompt, calls as <tool_call> under a grammar"
+        ),
         "chat_template": template,
         "gguf_version": meta.get("GGUF.version"),
     }

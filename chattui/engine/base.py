@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from chattui.config import Config
-from chattui.conversation import Message
+from chattui.conversation import Message, ToolCall
 from chattui.engine.kvstate import Snapshot
 from chattui.engine.probe import RepackMode
 from chattui.paths import Paths
@@ -149,6 +149,8 @@ class Reply:
         self.provenance: dict[str, str] = {}
         """Where the reply came from beyond the model (a remote endpoint and what it reported),
         saved with it."""
+        self.tool_calls: list[ToolCall] = []
+        """The tools the model asked to call (set by the engine by the end of the reply)."""
         self.on_prompt_progress: Callable[[int, int], None] | None = None
         """Called on the generating thread after each batch of prompt tokens with (evaluated so
         far, to evaluate in all); set it before iterating. A stop requested from it lands before

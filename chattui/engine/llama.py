@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from chattui.catalog import KNOWN_CHAT_FORMATS, ModelSpec
-from chattui.conversation import Message, Role
+from chattui.conversation import Message, Role, ToolSpec
 from chattui.cpu import usable_cores
 from chattui.engine.base import (
     EngineSettings,
@@ -37,6 +37,15 @@ from chattui.engine.context import fit_messages
 from chattui.engine.kvstate import Snapshot
 from chattui.engine.probe import Probe, RepackChoice, Verdicts, file_identity
 from chattui.engine.threads import ThreadTuner
+from chattui.engine.tool_calls import (
+    CALL_CLOSE,
+    CALL_OPEN,
+    CallWatcher,
+    call_schema,
+    template_takes_tools,
+    wire_messages,
+    with_tools_in_system,
+)
 from chattui.errors import GenerationError, ModelLoadError
 from chattui.gguf import read_metadata, trained_context
 from chattui.paths import append_private
@@ -242,6 +251,23 @@ def _c_bytes(data: bytes | bytearray | memoryview) -> Any:
     return kind.from_buffer_copy(view) if view.readonly else kind.from_buffer(view)
 
 
+CALL_TRIGGER = r"[\s\S]*?(" + CALL_OPEN + r")[\s\S]*"
+"""Where a lazy grammar starts: at the model's first ``<tool_call>``."""
+
+
+def _call_grammar(tools: Sequence[ToolSpec]) -> Any:
+    """A grammar for one ``<tool_call>`` whose JSON names a tool and fits its arguments' schema."""
+    import json
+    import re
+
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    rules = json_schema_to_gbnf(json.dumps(call_schema(tools)))
+    rules = re.sub(r"^root ::=", "call ::=", rules, count=1, flags=re.MULTILINE)
+    opening, closing = json.dumps(CALL_OPEN + "\n"), json.dumps("\n" + CALL_CLOSE)
+    return LlamaGrammar.from_string(f"root ::= {opening} call {closing}\n{rules}", verbose=False)
+
+
 class LlamaEngine:
     """A GGUF model loaded once and kept for a whole chat."""
 
@@ -298,7 +324,7 @@ class LlamaEngine:
         self._vocab = self._llm._model.vocab
         self._is_eog: Callable[[Any, int], bool] = llama_cpp.llama_vocab_is_eog
         self._format = self._make_formatter(llama_cpp, spec)
-        self._last_tokens: tuple[tuple[Message, ...], list[int]] | None = None
+        self._last_tokens: tuple[Any, list[int]] | None = None
         self._broken: str | None = None
         """Why the engine cannot go on (its context was lost), if it cannot."""
         self._settled = 0
@@ -307,6 +333,8 @@ class LlamaEngine:
     def _make_formatter(self, llama_cpp: Any, spec: ModelSpec) -> Callable[..., Any]:
         from llama_cpp import llama_chat_format as formats
 
+        self.template_tools = False
+        """Whether the chat template writes tools itself (else the system prompt offers them)."""
         if spec.chat_format:
             named = {
                 "chatml": formats.format_chatml,
@@ -320,6 +348,7 @@ class LlamaEngine:
             formatter: Callable[..., Any] = named[spec.chat_format]
             return formatter
         template = self._llm.metadata.get("tokenizer.chat_template")
+        self.template_tools = template_takes_tools(template)
         if not template:
             raise ModelLoadError(
                 f"{self.path.name} has no chat template; set chat_format in models.toml "
@@ -334,20 +363,33 @@ class LlamaEngine:
         )
         return jinja
 
-    def tokenize(self, messages: Sequence[Message]) -> list[int]:
+    def tokenize(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> list[int]:
         """Render ``messages`` with the chat template and tokenize the prompt.
 
         When the last message is the assistant's, it is a partial reply to continue: the prompt
-        is the conversation before it, the assistant's header, then its text so far.
+        is the conversation before it (and the calls it made so far), the assistant's header,
+        then its text so far. ``tools`` are offered by the template when it takes them, else
+        described in the system prompt.
         """
-        key = tuple(messages)
+        key = (tuple(messages), tuple(tools))
         if self._last_tokens is not None and self._last_tokens[0] == key:
             return self._last_tokens[1]  # planning the context just tokenized these
         partial = ""
         if messages and messages[-1].role is Role.ASSISTANT:
-            partial, messages = messages[-1].content, messages[:-1]
+            last = messages[-1]
+            partial = last.content
+            messages = (
+                [*messages[:-1], replace(last, content="")] if last.tool_calls else messages[:-1]
+            )
+        text = not self.template_tools
+        wired = wire_messages(messages, text=text)
+        extra: dict[str, Any] = {}
+        if tools and text:
+            with_tools_in_system(wired, tools)
+        elif tools:
+            extra["tools"] = [tool.as_openai() for tool in tools]
         try:
-            rendered = self._format(messages=[m.as_chat_dict() for m in messages])
+            rendered = self._format(messages=wired, **extra)
         except Exception as error:  # noqa: BLE001 - templates raise anything; report it
             raise ModelLoadError(f"the chat template of {self.path.name} failed: {error}") from None
         tokens: list[int] = self._llm.tokenize(
@@ -370,7 +412,12 @@ class LlamaEngine:
         """
         if self._broken is not None:
             raise GenerationError(f"{self._broken}; load the model again")
-        fit = fit_messages(messages, self.count_tokens, self.n_ctx, options.max_tokens)
+        tools = options.tools
+
+        def count(chosen: Sequence[Message]) -> int:
+            return len(self.tokenize(chosen, tools))
+
+        fit = fit_messages(messages, count, self.n_ctx, options.max_tokens)
         return Reply(fit, lambda reply: self._generate(reply, options))
 
     def _reuse_prefix(self, tokens: list[int]) -> int:
@@ -464,12 +511,22 @@ class LlamaEngine:
         ]
 
     def _sampler(self, options: GenerationOptions, seed: int) -> Any:
-        """The sampler chain for one reply (as llama-cpp-python builds it, plus the EOG ban)."""
+        """The sampler chain for one reply (as llama-cpp-python builds it, plus the EOG ban).
+
+        With tools, a grammar comes first: a call is written in ``<tool_call>`` JSON that fits
+        one tool's schema, from the start ("required") or once the model opens one ("auto").
+        """
         from llama_cpp._internals import LlamaSampler
 
         sampler = LlamaSampler()  # type: ignore[no-untyped-call]
         n_vocab = self._llm.n_vocab()
-        if options.ignore_eos:
+        if options.tools:
+            grammar = _call_grammar(options.tools)
+            if options.tool_choice == "required":
+                sampler.add_grammar(self._llm._model, grammar)
+            else:
+                sampler.add_grammar_lazy_patterns(self._llm._model, grammar, [CALL_TRIGGER], [])
+        elif options.ignore_eos:
             sampler.add_logit_bias(n_vocab, dict.fromkeys(self._end_tokens, -math.inf))
         sampler.add_penalties(n_vocab, PENALTY_LAST_N, options.repeat_penalty, 0.0, 0.0)
         if options.temperature == 0:
@@ -490,8 +547,9 @@ class LlamaEngine:
     def _generate(self, reply: Reply, options: GenerationOptions) -> Iterator[str]:
         llm = self._llm
         started = time.perf_counter()
-        tokens = self.tokenize(reply.fit.messages)
+        tokens = self.tokenize(reply.fit.messages, options.tools)
         reused = self._reuse_prefix(tokens)
+        watcher = CallWatcher() if options.tools else None
         seed = options.seed if options.seed is not None else random.randrange(2**32 - 1)  # noqa: S311 - a sampling seed
         completion = 0
         evaluated = 0
@@ -542,6 +600,8 @@ class LlamaEngine:
                     break
                 completion += 1
                 piece = decoder.decode(llm.detokenize([token]))
+                if watcher is not None:
+                    piece = watcher.feed(piece)
                 if piece:
                     yield piece
                 if reply.stop_requested:
@@ -553,6 +613,10 @@ class LlamaEngine:
                 self._make_room(llm.n_tokens + 2)
                 self._decode_step(token)
             tail = decoder.decode(b"", final=True)
+            if watcher is not None:
+                tail = watcher.feed(tail)
+                held, reply.tool_calls = watcher.finish()
+                tail += held
             if tail:
                 yield tail
             ended = True

@@ -37,6 +37,7 @@ from chattui.conversation import AttachmentKind, Message, with_attachments
 from chattui.endpoints import Endpoint, api_key, ca_bundle
 from chattui.engine.base import EngineSettings, FinishReason, Reply, TurnStats
 from chattui.engine.context import fit_messages
+from chattui.engine.tool_calls import StreamedCalls, wire_messages
 from chattui.errors import GenerationError, ModelLoadError
 from chattui.reasoning import ThinkSplitter
 from chattui.sampling import GenerationOptions
@@ -263,7 +264,10 @@ class RemoteEngine:
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Estimate the prompt tokens of ``messages`` (on the high side)."""
-        return sum(estimate_tokens(m.content) + _MESSAGE_OVERHEAD for m in messages)
+        calls = (c for m in messages for c in m.tool_calls)
+        return sum(estimate_tokens(m.content) + _MESSAGE_OVERHEAD for m in messages) + sum(
+            estimate_tokens(c.text + c.arguments + c.result) + 2 * _MESSAGE_OVERHEAD for c in calls
+        )
 
     def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
         """Start a reply; see ``Engine.stream``."""
@@ -281,7 +285,7 @@ class RemoteEngine:
     def _body(self, messages: Sequence[Message], options: GenerationOptions) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.name,
-            "messages": [_wire(m) for m in messages],
+            "messages": wire_messages(messages, text=False, render=_wire),
             "stream": True,
             "temperature": options.temperature,
             "top_p": options.top_p,
@@ -296,6 +300,9 @@ class RemoteEngine:
                 body["min_tokens"] = options.max_tokens
         if self._usage:
             body["stream_options"] = {"include_usage": True}
+        if options.tools:
+            body["tools"] = [tool.as_openai() for tool in options.tools]
+            body["tool_choice"] = options.tool_choice
         return body
 
     def _run(self, reply: Reply, options: GenerationOptions) -> Iterator[str]:
@@ -306,6 +313,7 @@ class RemoteEngine:
         usage: Mapping[str, Any] = {}
         finish = FinishReason.STOP
         splitter = ThinkSplitter()
+        calls = StreamedCalls()
         ended = False
         """Whether the server said the reply was over ([DONE] or a finish reason)."""
         response: httpx.Response | None = None
@@ -327,6 +335,10 @@ class RemoteEngine:
                 self._provenance(reply, chunk)
                 for choice in chunk.get("choices") or []:
                     delta = choice.get("delta") or {}
+                    if delta.get("tool_calls"):
+                        calls.feed(delta["tool_calls"])
+                        last = time.perf_counter()
+                        first = first or last
                     thought = delta.get("reasoning_content") or delta.get("reasoning") or ""
                     think, answer = splitter.feed(delta.get("content") or "")
                     if thought or think or answer:
@@ -352,6 +364,7 @@ class RemoteEngine:
                 reply.add_reasoning(think)
             if answer:
                 yield answer
+            reply.tool_calls = calls.calls()
         except httpx.HTTPError as error:
             if not reply.stop_requested:
                 finish = FinishReason.ERROR

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from chattui.conversation import Message, Role
 from chattui.engine.base import FinishReason, Reply, TurnStats
 from chattui.engine.context import fit_messages
+from chattui.engine.tool_calls import CallWatcher
 from chattui.sampling import GenerationOptions
 
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -59,12 +60,21 @@ class ScriptedEngine:
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Count words plus a fixed overhead per message."""
-        return sum(len(split_tokens(m.prompt_text())) + _MESSAGE_OVERHEAD for m in messages)
+        calls = [c.text + c.arguments + c.result for m in messages for c in m.tool_calls]
+        return sum(len(split_tokens(m.prompt_text())) + _MESSAGE_OVERHEAD for m in messages) + sum(
+            len(split_tokens(call)) + 2 * _MESSAGE_OVERHEAD for call in calls
+        )
 
     def stream(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
         """Start the next scripted reply; see ``Engine.stream``."""
         fit = fit_messages(messages, self.count_tokens, self.n_ctx, options.max_tokens)
-        if messages and messages[-1].role is Role.ASSISTANT and self.replies:
+        last = messages[-1] if messages else None
+        if (
+            last is not None
+            and last.role is Role.ASSISTANT
+            and not last.tool_calls
+            and self.replies
+        ):
             # Continuing a partial reply: give the rest of the reply it was cut from.
             partial = messages[-1].content
             text = self.replies[(self.turns - 1) % len(self.replies)]
@@ -85,6 +95,8 @@ class ScriptedEngine:
         finish = FinishReason.STOP
         ended = False
         pieces: Iterable[str] = split_tokens(text)
+        # A script may write "<tool_call>{...}</tool_call>": with tools offered, that is a call.
+        watcher = CallWatcher() if options.tools else None
         if options.ignore_eos and options.max_tokens is not None and text:
             pieces = itertools.cycle(pieces)  # no end of turn: the script starts over
         try:
@@ -100,7 +112,12 @@ class ScriptedEngine:
                 last = time.perf_counter()
                 first = first or last
                 count += 1
+                if watcher is not None:
+                    piece = watcher.feed(piece)
                 yield piece
+            if watcher is not None:
+                held, reply.tool_calls = watcher.finish()
+                yield held
             ended = True
         finally:
             if not ended:

@@ -292,6 +292,7 @@ def test_info_reads_the_demo_models_header(demo_path: Path) -> None:
     assert doc["architecture"] == "llama" and doc["quantization"] == "Q4_1"
     assert doc["parameters"] == 134_515_008 and doc["context_length"] == 8192
     assert doc["has_chat_template"] and "<|im_start|>" in doc["chat_template"]
+    assert doc["tools"].startswith("offered in the system prompt")  # its template takes none
     assert doc["file_size"] == 98_362_432 and doc["path"] == str(demo_path)
     assert doc["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert doc["sha256_matches_catalog"] is True

@@ -391,7 +391,37 @@ EMBEDDINGS: dict[str, Scenario] = {
 """What ``/embeddings`` answers, by scenario (others answer as they do for chats)."""
 
 
+def _tool_calls(handler: Any, body: dict[str, Any], fault: FaultServer) -> None:
+    """Two calls streamed as OpenAI does: ids and names first, arguments in fragments."""
+
+    def call(index: int, **fields: Any) -> dict[str, Any]:
+        return {"index": index, **fields}
+
+    handler.stream(
+        chunk(role="assistant", content="Let me work that out."),
+        chunk(tool_calls=[call(0, id="call_a", type="function", function={"name": "calc__add"})]),
+        chunk(tool_calls=[call(0, function={"arguments": '{"a": 2'})]),
+        chunk(tool_calls=[call(0, function={"arguments": ', "b": 40}'})]),
+        chunk(
+            tool_calls=[
+                call(
+                    1,
+                    id="call_b",
+                    type="function",
+                    function={"name": "calc__echo", "arguments": ""},
+                )
+            ]
+        ),
+        chunk(tool_calls=[call(1, function={"arguments": '{"text": "你'})]),
+        chunk(tool_calls=[call(1, function={"arguments": '好"}'})]),
+        b'data: {"id":"c1","object":"chat.completion.chunk","choices":'
+        b'[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n',
+        DONE,
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
+    "tool-calls": _tool_calls,
     "down-after-first": _down_after_first,
     "silent": _silent,
     "wrong-shape": _wrong_shapes,

@@ -1,0 +1,235 @@
+"""Tool calls on the wire: messages with calls and results, and calls read from a model's output.
+
+Two shapes. OpenAI's: an assistant message carries ``tool_calls`` and each result is a ``tool``
+message; endpoints and chat templates that take ``tools`` read it. And text, for templates that
+do not: the tools are described in the system prompt, a call is written as
+``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (the format Qwen2.5, Hermes and many
+others are trained on) and a result comes back as a ``<tool_response>``. No engine imports here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chattui.conversation import Message, Role, ToolCall, ToolSpec
+
+CALL_OPEN = "<tool_call>"
+CALL_CLOSE = "</tool_call>"
+_CALL = re.compile(re.escape(CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(CALL_CLOSE), re.DOTALL)
+
+INSTRUCTIONS = (
+    "You may call tools to help with the user's request. The tools are described in JSON "
+    "Schema within <tools></tools>:\n<tools>\n{tools}\n</tools>\n\n"
+    "To call one, write a JSON object with its name and arguments within "
+    "<tool_call></tool_call>:\n<tool_call>\n"
+    '{{"name": "<function-name>", "arguments": {{<arguments>}}}}\n</tool_call>\n'
+    "Each result comes back within <tool_response></tool_response>. "
+    "Call a tool only when it helps; otherwise answer directly."
+)
+"""The system prompt's part that offers the tools to a model whose template cannot."""
+
+
+def new_call_id() -> str:
+    """An id for a call whose model gave none."""
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+def tools_text(tools: Sequence[ToolSpec]) -> str:
+    """The tools described for a system prompt (text format)."""
+    listed = "\n".join(json.dumps(t.as_openai(), ensure_ascii=False) for t in tools)
+    return INSTRUCTIONS.format(tools=listed)
+
+
+def call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """JSON Schema of one call to any of ``tools``: ``{"name": ..., "arguments": {...}}``."""
+    choices = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": tool.name},
+                "arguments": dict(tool.parameters) or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for tool in tools
+    ]
+    return choices[0] if len(choices) == 1 else {"oneOf": choices}
+
+
+def wire_messages(
+    messages: Sequence[Message],
+    *,
+    text: bool,
+    render: Callable[[Message], dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """``messages`` as chat dicts, each reply's tool calls and results in their place.
+
+    Args:
+        messages: The conversation, as sent.
+        text: Write calls and results as text (a template that takes no tools), rather than
+            as ``tool_calls`` and ``tool`` messages.
+        render: How a message itself is written (images as parts, for an endpoint).
+    """
+    wired: list[dict[str, Any]] = []
+    for message in messages:
+        for call in message.tool_calls:
+            wired += _call_dicts(call, text=text)
+        if message.tool_calls and message is messages[-1] and not message.content:
+            continue  # the reply goes on after its last result
+        wired.append(render(message) if render is not None else dict(message.as_chat_dict()))
+    return wired
+
+
+def _call_dicts(call: ToolCall, *, text: bool) -> list[dict[str, Any]]:
+    if text:
+        body = json.dumps({"name": call.name, "arguments": _arguments(call)}, ensure_ascii=False)
+        said = f"{call.text}\n" if call.text else ""
+        return [
+            {"role": "assistant", "content": f"{said}{CALL_OPEN}\n{body}\n{CALL_CLOSE}"},
+            {"role": "user", "content": f"<tool_response>\n{call.result}\n</tool_response>"},
+        ]
+    return [
+        {
+            "role": "assistant",
+            "content": call.text,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": call.result},
+    ]
+
+
+def _arguments(call: ToolCall) -> Any:
+    """The call's arguments as JSON (as written, if the model wrote something else)."""
+    try:
+        return json.loads(call.arguments, strict=False)
+    except json.JSONDecodeError:
+        return call.arguments
+
+
+def with_tools_in_system(wired: list[dict[str, Any]], tools: Sequence[ToolSpec]) -> None:
+    """Describe ``tools`` in the system message (one is made first if there is none)."""
+    described = tools_text(tools)
+    if wired and wired[0]["role"] == str(Role.SYSTEM):
+        wired[0] = {**wired[0], "content": f"{wired[0]['content']}\n\n{described}"}
+    else:
+        wired.insert(0, {"role": str(Role.SYSTEM), "content": described})
+
+
+def parse_text_calls(output: str) -> tuple[str, list[ToolCall]]:
+    """The text before the first ``<tool_call>`` and every call written after it.
+
+    A call whose JSON is malformed is kept with its text as arguments, so the model can be told.
+    """
+    at = output.find(CALL_OPEN)
+    if at < 0:
+        return output, []
+    calls = []
+    for body in _CALL.findall(output[at:]) or [output[at + len(CALL_OPEN) :]]:
+        try:
+            value = json.loads(body, strict=False)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            arguments = value.get("arguments", value.get("parameters", {}))
+            calls.append(
+                ToolCall(new_call_id(), value["name"], json.dumps(arguments, ensure_ascii=False))
+            )
+        else:
+            calls.append(ToolCall(new_call_id(), "", body.strip()))
+    return output[:at].rstrip(), calls
+
+
+@dataclass
+class StreamedCalls:
+    """Tool calls assembled from OpenAI's streamed ``tool_calls`` deltas (fragments joined)."""
+
+    _parts: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def feed(self, deltas: object) -> None:
+        """Take a chunk's ``delta.tool_calls`` list (anything else is ignored)."""
+        if not isinstance(deltas, list):
+            return
+        for position, delta in enumerate(deltas):
+            if not isinstance(delta, Mapping):
+                continue
+            index = delta.get("index", position)
+            part = self._parts.setdefault(
+                index if isinstance(index, int) else position, {"id": "", "name": "", "args": []}
+            )
+            if isinstance(delta.get("id"), str) and delta["id"]:
+                part["id"] = delta["id"]
+            function = delta.get("function")
+            if isinstance(function, Mapping):
+                if isinstance(function.get("name"), str):
+                    part["name"] += function["name"]
+                if isinstance(function.get("arguments"), str):
+                    part["args"].append(function["arguments"])
+
+    def calls(self) -> list[ToolCall]:
+        """The calls, in the order of their index."""
+        return [
+            ToolCall(part["id"] or new_call_id(), part["name"], "".join(part["args"]))
+            for _index, part in sorted(self._parts.items())
+        ]
+
+
+def template_takes_tools(template: str | None) -> bool:
+    """Whether a chat template writes the tools itself, in the ``<tool_call>`` format."""
+    return bool(template) and "tools" in (template or "") and CALL_OPEN in (template or "")
+
+
+class CallWatcher:
+    """A local model's output split: text for the reader until ``<tool_call>``, a call after.
+
+    Text that could be the start of ``<tool_call>`` is held back until it is clear it is not.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._call: list[str] = []
+
+    @property
+    def calling(self) -> bool:
+        """Whether the model has started writing a call."""
+        return bool(self._call)
+
+    def feed(self, piece: str) -> str:
+        """Take a piece of output; return what the reader may see of it now."""
+        if self._call:
+            self._call.append(piece)
+            return ""
+        text = self._held + piece
+        at = text.find(CALL_OPEN)
+        if at >= 0:
+            self._call.append(text[at:])
+            self._held = ""
+            return text[:at]
+        keep = next(
+            (
+                n
+                for n in range(min(len(text), len(CALL_OPEN) - 1), 0, -1)
+                if CALL_OPEN.startswith(text[-n:])
+            ),
+            0,
+        )
+        self._held = text[len(text) - keep :]
+        return text[: len(text) - keep]
+
+    def finish(self) -> tuple[str, list[ToolCall]]:
+        """What was held back (no call came), and the calls written."""
+        if not self._call:
+            held, self._held = self._held, ""
+            return held, []
+        return "", parse_text_calls("".join(self._call))[1]
