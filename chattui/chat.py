@@ -7,6 +7,7 @@ Ctrl+C, an engine error or even a killed process keeps everything but the last s
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, replace
@@ -22,6 +23,8 @@ from chattui.conversation import (
     Outline,
     ReplyInfo,
     Role,
+    ToolCall,
+    ToolOutcome,
     prefix_id,
     utc_now,
 )
@@ -39,9 +42,12 @@ from chattui.store import ConversationStore
 
 if TYPE_CHECKING:
     from chattui.kb.bases import KnowledgeBases
+    from chattui.tools.runner import ToolRunner
 
 SAVE_INTERVAL = 1.0
 """Seconds between two writes of a reply in progress."""
+LAST_STEP = "\n\n[chattui: that was the last of the {} tool calls one reply may make; answer now.]"
+"""Added to the last result a reply's steps allow, so the model answers with what it has."""
 
 
 def open_conversation(
@@ -119,6 +125,12 @@ class ChatTurn:
         """For a new version: the branch shown again if it ends before its first word."""
         self.withdrawn = False
         """Whether it failed before its first word and was taken back (nothing was kept)."""
+        self.steps: list[ToolCall] = []
+        """The tools called so far, each with its result."""
+        self.on_tool: Callable[[ToolCall, bool], None] | None = None
+        """Told of each call as it starts (True) and once it has ended (False); set it before
+        iterating. Called on the reply's thread."""
+        self._cancel = threading.Event()
 
     @property
     def version(self) -> bool:
@@ -134,12 +146,17 @@ class ChatTurn:
         last_save = time.monotonic()
         pieces = iter(self.reply)
         try:
-            for piece in pieces:
-                yield piece
-                now = time.monotonic()
-                if self.message_id is not None and now - last_save >= SAVE_INTERVAL:
-                    last_save = now
-                    self.session.save_partial(self, self.text)
+            while True:
+                for piece in pieces:
+                    yield piece
+                    now = time.monotonic()
+                    if self.message_id is not None and now - last_save >= SAVE_INTERVAL:
+                        last_save = now
+                        self.session.save_partial(self, self.text)
+                if not self._call_tools():
+                    break
+                pieces.close()
+                pieces = iter(self.reply)
         except Exception:
             self.failed = True  # saved as an error, whatever the engine reported
             raise
@@ -147,8 +164,47 @@ class ChatTurn:
             pieces.close()
             self.session.finish_turn(self)
 
+    def _call_tools(self) -> bool:
+        """Run the calls the reply asked for and start the next step; False when it is over."""
+        runner = self.session.tools
+        calls = self.reply.tool_calls
+        if runner is None or not calls or self.reply.stop_requested:
+            return False
+        said = self.reply.text
+        for index, call in enumerate(calls):
+            call = replace(call, text=said if index == 0 else "")
+            if self.on_tool is not None:
+                self.on_tool(call, True)
+            if self._cancel.is_set():
+                call = replace(
+                    call, result="The user stopped the reply.", outcome=ToolOutcome.STOPPED
+                )
+            else:
+                call = runner.run(call, self._cancel, self.session.count_text)
+            self.steps.append(call)
+            if self.on_tool is not None:
+                self.on_tool(call, False)
+        if len(self.steps) >= runner.max_steps:  # the next step gets no tools: it must answer
+            last = self.steps[-1]
+            self.steps[-1] = replace(last, result=last.result + LAST_STEP.format(runner.max_steps))
+        self.session.save_partial(self, "")
+        if self._cancel.is_set():
+            return False
+        going_on = Message(Role.ASSISTANT, "", tool_calls=tuple(self.steps))
+        messages = self.session.prompt_messages([*self.session.history, going_on])
+        self.reply = self.session.engine.stream(
+            messages, self.session.reply_options(len(self.steps))
+        )
+        return True
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether ``stop`` was called."""
+        return self._cancel.is_set()
+
     def stop(self) -> None:
-        """Stop the reply; thread-safe."""
+        """Stop the reply (a tool call running is given up); thread-safe."""
+        self._cancel.set()
         self.reply.stop()
 
     @property
@@ -173,6 +229,7 @@ class ChatSession:
         snapshots: SnapshotStore | None = None,
         bases: KnowledgeBases | None = None,
         kb: str | None = None,
+        tools: ToolRunner | None = None,
     ) -> None:
         """Start a new conversation, or continue ``conversation``.
 
@@ -188,6 +245,7 @@ class ChatSession:
             bases: The knowledge bases a chat may draw passages from.
             kb: The knowledge base each question gets passages from (saved with the chat); a
                 continued chat keeps its own when None.
+            tools: The tools the model may call, each call approved (None: no tools).
         """
         self.engine = engine
         self.model = model
@@ -204,6 +262,8 @@ class ChatSession:
         saved_kb = conversation.settings.get("kb") if conversation else None
         self.kb = kb if kb is not None else (str(saved_kb) if saved_kb else None)
         """The knowledge base each question gets passages from, if any."""
+        self.tools = tools
+        """The tools the model may call, if any."""
         self._unfinished: ChatTurn | None = None
         """A turn begun (its placeholder saved) and not yet ended."""
         self._recorded: tuple[str | None, ...] = (
@@ -329,6 +389,17 @@ class ChatSession:
         kept = self.history if history is None else history
         return [*system, *(m for m in kept if m.role is not Role.SYSTEM)]
 
+    def reply_options(self, steps: int = 0) -> GenerationOptions:
+        """The options of a reply: the chat's, with the tools offered while steps remain.
+
+        A call the chat's options require is required of the first step only.
+        """
+        if self.tools is None or steps >= self.tools.max_steps:
+            return replace(self.options, tools=(), tool_choice="auto")
+        offered = self.tools.offered()
+        choice = self.options.tool_choice if steps == 0 else "auto"
+        return replace(self.options, tools=offered, tool_choice=choice if offered else "auto")
+
     def send(
         self, text: str, attachments: Sequence[Attachment] = (), *, question: str | None = None
     ) -> ChatTurn:
@@ -384,7 +455,7 @@ class ChatSession:
             UsageError: There is no user message yet.
         """
         keep = self._last_user() + 1
-        reply = self.engine.stream(self.prompt_messages(self.history[:keep]), self.options)
+        reply = self.engine.stream(self.prompt_messages(self.history[:keep]), self.reply_options())
         before = list(self.history)
         del self.history[keep:]
         return self._reply(reply, fallback=before)
@@ -418,7 +489,7 @@ class ChatSession:
         if attachments and keep == 0:  # a new chat: the cache holds nothing it needs
             self._restore_prefix(messages)
         try:
-            reply = self.engine.stream(messages, self.options)
+            reply = self.engine.stream(messages, self.reply_options())
         except ContextOverflowError as error:
             if not attachments:
                 raise
@@ -464,7 +535,7 @@ class ChatSession:
         """
         if not self.history or self.history[-1].role is not Role.ASSISTANT:
             raise UsageError("there is no reply to continue")
-        reply = self.engine.stream(self.prompt_messages(), self.options)  # ends with the partial
+        reply = self.engine.stream(self.prompt_messages(), self.reply_options())  # the partial
         before = list(self.history)
         partial = self.history.pop()
         return self._reply(reply, prefix=partial.content, fallback=before)
@@ -579,7 +650,13 @@ class ChatSession:
     def save_partial(self, turn: ChatTurn, text: str) -> None:
         """Write the reply so far (its finish reason stays empty until it ends)."""
         if self.store is not None and turn.message_id is not None:
-            self.store.update_message(turn.message_id, text, self._info(turn, None))
+            calls = turn.steps if turn.steps else None
+            self.store.update_message(turn.message_id, text, self._info(turn, None), calls)
+
+    def count_text(self, text: str) -> int:
+        """Tokens ``text`` takes in a message, by the model's tokenizer (an estimate remotely)."""
+        empty = self.engine.count_tokens([Message(Role.USER, "")])
+        return max(0, self.engine.count_tokens([Message(Role.USER, text)]) - empty)
 
     def close(self) -> None:
         """End the chat; a reply begun and never read is saved as stopped.
@@ -603,17 +680,21 @@ class ChatSession:
             stats = None
         info = self._info(turn, stats)
         failed = stats is None or turn.failed
-        if not turn.reply.text and (failed or turn.version):
+        if not turn.reply.text and not turn.steps and (failed or turn.version):
             # Nothing to keep (a failure, or a new version stopped before its first word):
             # the branch in view before comes back, its reply selected as it was.
             self._withdraw(turn)
             return
         if failed:
             info = replace(info, finish_reason="error")
-        reply = replace(turn.placeholder, content=turn.text, info=info)
+        elif turn.stop_requested and info.finish_reason == "stop":  # stopped during a call
+            info = replace(info, finish_reason="stopped")
+        reply = replace(
+            turn.placeholder, content=turn.text, info=info, tool_calls=tuple(turn.steps)
+        )
         self.history.append(reply)
         if self.store is not None and turn.message_id is not None:
-            self.store.update_message(turn.message_id, reply.content, info)
+            self.store.update_message(turn.message_id, reply.content, info, reply.tool_calls)
 
     def _withdraw(self, turn: ChatTurn) -> None:
         """Undo a reply that failed before its first word: the branch before it is in view."""

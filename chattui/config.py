@@ -62,6 +62,10 @@ class Config:
     """The MCP servers whose tools the model may use (``[[mcp_servers]]``)."""
     auto_approve: tuple[str, ...] = ()
     """Tools that run without asking: ``"server.tool"`` or ``"server.*"``."""
+    max_tool_steps: int = 8
+    """Most tool calls the model may make in one reply."""
+    tool_result_tokens: int = 2000
+    """Longest tool result given back to the model, in tokens (the rest is cut, and it is told)."""
 
 
 _CHECKS: dict[str, Callable[[object], object]] = {
@@ -81,6 +85,8 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "kb_passages": limit_checker(Limit(int, 1, 20)),
     "kb_embedding_model": any_string,
     "auto_approve": tool_patterns,
+    "max_tool_steps": limit_checker(Limit(int, 1, 64)),
+    "tool_result_tokens": limit_checker(Limit(int, 100, 200_000)),
     **{name: limit_checker(limit) for name, limit in SAMPLING_LIMITS.items()},
 }
 """Validator of each key; each raises ValueError describing what is allowed."""

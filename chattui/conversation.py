@@ -76,6 +76,53 @@ class ToolCall:
     seconds: float = 0.0
     """How long the call ran."""
 
+    @property
+    def shown_name(self) -> str:
+        """The tool as the user knows it: ``server.tool`` for chattui's ``server__tool``."""
+        return self.name.replace("__", ".", 1) if "__" in self.name else self.name
+
+
+TOOL_CALL_FIELDS = ("id", "name", "arguments", "text", "result", "outcome", "seconds")
+"""A tool call's fields as exported."""
+
+
+def tool_calls_to_list(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    """Tool calls as JSON-ready objects."""
+    return [
+        {
+            key: str(getattr(c, key)) if key == "outcome" else getattr(c, key)
+            for key in TOOL_CALL_FIELDS
+        }
+        for c in calls
+    ]
+
+
+def tool_calls_from_list(items: Any) -> tuple[ToolCall, ...]:
+    """Tool calls from ``tool_calls_to_list``'s objects.
+
+    Raises:
+        ValueError: ``items`` is not such a list.
+    """
+    if not isinstance(items, list):
+        raise ValueError("tool_calls must be a list")
+    calls = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("a tool call must be an object")
+        texts = [item.get(key) for key in TOOL_CALL_FIELDS[:5]]
+        if not all(isinstance(t, str) for t in texts):
+            raise ValueError("a tool call's id, name, arguments, text and result must be strings")
+        outcome, seconds = item.get("outcome"), item.get("seconds")
+        if outcome not in set(ToolOutcome):
+            raise ValueError("a tool call's outcome must be ran, failed, denied or stopped")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError("a tool call's seconds must be a number")
+        call_id, name, arguments, text, result = (str(t) for t in texts)
+        calls.append(
+            ToolCall(call_id, name, arguments, text, result, ToolOutcome(outcome), float(seconds))
+        )
+    return tuple(calls)
+
 
 def utc_now() -> str:
     """The current time as UTC ISO-8601 with microseconds (sorts as text)."""

@@ -31,6 +31,8 @@ from chattui.conversation import (
     ReplyInfo,
     Role,
     SearchHit,
+    ToolCall,
+    ToolOutcome,
     info_from_dict,
     info_to_dict,
     passages_from_list,
@@ -46,6 +48,7 @@ from chattui.store_schema import MIGRATIONS, statements
 from chattui.store_search import (
     ATTACHMENTS,
     MESSAGES,
+    TOOL_CALLS,
     Term,
     candidates,
     doubtful,
@@ -259,13 +262,25 @@ class ConversationStore:
             )
         return mid
 
-    def update_message(self, message_id: int, content: str, info: ReplyInfo | None) -> None:
-        """Rewrite a message being streamed (its text so far, or its final text and figures)."""
+    def update_message(
+        self,
+        message_id: int,
+        content: str,
+        info: ReplyInfo | None,
+        tool_calls: Sequence[ToolCall] | None = None,
+    ) -> None:
+        """Rewrite a message being streamed (its text so far, or its final text and figures).
+
+        ``tool_calls``, when given, replace the calls saved with it.
+        """
         with self._write() as db:
             db.execute(
                 "UPDATE messages SET content = :content, info = :info WHERE id = :id",
                 {"content": content, "info": _info_json(info), "id": message_id},
             )
+            if tool_calls is not None:
+                db.execute("DELETE FROM tool_calls WHERE message_id = ?", (message_id,))
+                _insert_tool_calls(db, message_id, tool_calls)
 
     def set_leaf(self, cid: str, leaf_id: int) -> None:
         """Make the branch that ends at ``leaf_id`` the one the chat shows and continues."""
@@ -546,7 +561,7 @@ class ConversationStore:
         # word is ranked over the whole store, a word found everywhere over the recent chats, so
         # the cost stays flat as the store grows.
         rows: list[sqlite3.Row] = []
-        for source in (MESSAGES, ATTACHMENTS):
+        for source in (MESSAGES, ATTACHMENTS, TOOL_CALLS):
             found = candidates(
                 words,
                 SEARCH_CANDIDATES,
@@ -656,7 +671,19 @@ def _insert_message(
                 json.dumps(passages_to_list(a.passages), ensure_ascii=False),
             ),
         )
+    _insert_tool_calls(db, cursor.lastrowid, message.tool_calls)
     return cursor.lastrowid
+
+
+def _insert_tool_calls(db: sqlite3.Connection, message_id: int, calls: Sequence[ToolCall]) -> None:
+    db.executemany(
+        "INSERT INTO tool_calls (message_id, position, call_id, name, arguments, said, content,"
+        " outcome, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (message_id, n, c.id, c.name, c.arguments, c.text, c.result, str(c.outcome), c.seconds)
+            for n, c in enumerate(calls)
+        ],
+    )
 
 
 _SUBTREE_ATTACHMENTS = (
@@ -734,9 +761,31 @@ def _attached(db: sqlite3.Connection, messages: list[Message]) -> list[Message]:
                 _passages(row["passages"]),
             )
         )
-    if not found:
-        return messages
-    return [replace(m, attachments=tuple(found[m.id])) if m.id in found else m for m in messages]
+    calls: dict[int, list[ToolCall]] = {}
+    rows = db.execute(
+        "SELECT * FROM tool_calls WHERE message_id IN (SELECT value FROM json_each(?))"
+        " ORDER BY message_id, position",
+        (json.dumps(ids),),
+    )
+    for row in rows:
+        outcome = row["outcome"] if row["outcome"] in set(ToolOutcome) else ToolOutcome.FAILED
+        calls.setdefault(row["message_id"], []).append(
+            ToolCall(
+                row["call_id"],
+                row["name"],
+                row["arguments"],
+                row["said"],
+                row["content"],
+                ToolOutcome(outcome),
+                row["seconds"],
+            )
+        )
+    return [
+        replace(m, attachments=tuple(found.get(m.id, ())), tool_calls=tuple(calls.get(m.id, ())))
+        if m.id in found or m.id in calls
+        else m
+        for m in messages
+    ]
 
 
 def _message(row: sqlite3.Row) -> Message:

@@ -127,6 +127,40 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE attachments ADD COLUMN passages TEXT NOT NULL DEFAULT '[]';
     """,
+    # 7: the tools a reply called on its way, in order: what the model asked for and what it was
+    # given back (``content``, searched like attachments), and how each call ended.
+    """
+    CREATE TABLE tool_calls (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        call_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        said TEXT NOT NULL DEFAULT '',
+        content TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        seconds REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tool_calls_by_message ON tool_calls (message_id, position);
+    CREATE VIRTUAL TABLE tool_calls_fts USING fts5 (
+        content, content='tool_calls', content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE VIRTUAL TABLE tool_calls_tri USING fts5 (
+        content, content='tool_calls', content_rowid='id', tokenize='trigram'
+    );
+    CREATE VIRTUAL TABLE tool_calls_tri_terms USING fts5vocab (tool_calls_tri, 'row');
+    CREATE TRIGGER tool_calls_ai AFTER INSERT ON tool_calls BEGIN
+        INSERT INTO tool_calls_fts (rowid, content) VALUES (new.id, new.content);
+        INSERT INTO tool_calls_tri (rowid, content) VALUES (new.id, new.content || '  ');
+    END;
+    CREATE TRIGGER tool_calls_ad AFTER DELETE ON tool_calls BEGIN
+        INSERT INTO tool_calls_fts (tool_calls_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO tool_calls_tri (tool_calls_tri, rowid, content)
+            VALUES ('delete', old.id, old.content || '  ');
+    END;
+    """,
 )
 """Schema migrations; ``PRAGMA user_version`` counts those applied."""
 

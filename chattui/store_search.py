@@ -99,6 +99,12 @@ ATTACHMENTS = Source(
     " FROM attachments t JOIN messages m ON m.id = t.message_id",
 )
 """The text of what was attached to messages, searched as theirs."""
+TOOL_CALLS = Source(
+    "tool_calls",
+    "SELECT t.id, t.message_id, m.conversation_id, t.name, t.content"
+    " FROM tool_calls t JOIN messages m ON m.id = t.message_id",
+)
+"""What the tools a reply called gave back, searched as the reply's."""
 
 
 def candidates(

@@ -16,19 +16,24 @@ from chattui.conversation import (
     Message,
     Passage,
     Role,
+    ToolCall,
+    ToolOutcome,
     check_info,
+    fence_for,
     info_from_dict,
     info_to_dict,
     passages_from_list,
     passages_to_list,
+    tool_calls_from_list,
+    tool_calls_to_list,
 )
 from chattui.errors import UsageError
 
 EXPORT_FORMAT = "chattui-conversation"
-EXPORT_VERSION = 4
+EXPORT_VERSION = 5
 """Version 2 keeps the tree (ids, parent ids, the leaf), version 3 what was attached to each
-message, version 4 the passages a knowledge base gave; documents of versions 1 to 3 still
-import."""
+message, version 4 the passages a knowledge base gave, version 5 the tools a reply called;
+documents of versions 1 to 4 still import."""
 
 
 def age(timestamp: str, now: datetime | None = None) -> str:
@@ -75,6 +80,7 @@ def to_markdown(conversation: Conversation) -> str:
         lines += [_heading(message), ""]
         lines += [f"- Attached: {describe_attachment(a)}" for a in message.attachments]
         lines += [""] if message.attachments else []
+        lines += [line for call in message.tool_calls for line in tool_call_markdown(call)]
         lines += [message.content, ""]
         if message.role is Role.USER:
             sources = message.passages
@@ -83,6 +89,29 @@ def to_markdown(conversation: Conversation) -> str:
             lines += [f"- [{n}] {p.cited}" for n, p in enumerate(sources, 1)]
             lines += [""]
     return "\n".join(lines)
+
+
+RESULT_LINES = 5
+"""Lines of a tool's result shown where a call is folded (history show, Markdown export)."""
+
+
+def describe_call(call: ToolCall) -> str:
+    """One line about a tool call: name, arguments, how it ended and how long it took."""
+    arguments = " ".join(call.arguments.split())
+    arguments = arguments if len(arguments) <= 120 else arguments[:119] + "…"
+    ended = "" if call.outcome is ToolOutcome.RAN else f", {call.outcome}"
+    return f"{call.shown_name or '(no tool)'} {arguments} ({call.seconds:.1f} s{ended})"
+
+
+def tool_call_markdown(call: ToolCall) -> list[str]:
+    """A call folded for reading: what the model said, the call, the first lines of its result."""
+    lines = [call.text, ""] if call.text else []
+    result = call.result.splitlines()
+    shown = result[:RESULT_LINES] + (
+        [f"… {len(result) - RESULT_LINES} more lines"] if len(result) > RESULT_LINES else []
+    )
+    fence = fence_for(call.result)
+    return [*lines, f"- Tool: {describe_call(call)}", "", fence, *shown, fence, ""]
 
 
 def describe_attachment(attachment: Attachment) -> str:
@@ -138,6 +167,7 @@ def to_document(
                     if m.attachments
                     else {}
                 ),
+                **({"tool_calls": tool_calls_to_list(m.tool_calls)} if m.tool_calls else {}),
             }
             for m in messages
         ],
@@ -213,7 +243,7 @@ def from_document(data: Any, where: str) -> Conversation:
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise UsageError(f"{where} is not a chattui conversation export (format {EXPORT_FORMAT})")
     version = data.get("version")
-    if version not in (1, 2, 3, EXPORT_VERSION) or isinstance(version, bool):
+    if version not in (1, 2, 3, 4, EXPORT_VERSION) or isinstance(version, bool):
         raise UsageError(f"{where}: export version {version!r} is not supported")
     messages: list[Message] = []
     seen: set[int] = set()
@@ -266,6 +296,10 @@ def _message(item: Mapping[str, Any], label: str) -> Message:
     if isinstance(ids[1], bool) or not isinstance(ids[1], int | None):
         raise UsageError(f"{label}: 'parent_id' must be int or null")
     attached = _field(item, "attachments", (list, type(None)), label) or []
+    try:
+        calls = tool_calls_from_list(item.get("tool_calls", []))
+    except ValueError as error:
+        raise UsageError(f"{label}: 'tool_calls' is malformed: {error}") from None
     return Message(
         Role(role),
         _field(item, "content", (str,), label),
@@ -274,4 +308,5 @@ def _message(item: Mapping[str, Any], label: str) -> Message:
         ids[0],
         ids[1],
         tuple(_attachment(a, f"{label}: attachment {n}") for n, a in enumerate(attached, 1)),
+        calls,
     )

@@ -196,6 +196,26 @@ def ask(
             "(chattui kb add NAME PATH makes one); the reply cites them as [1].",
         ),
     ] = None,
+    tools: Annotated[
+        bool,
+        typer.Option(
+            "--tools",
+            help="Let the model call the tools of config.toml's MCP servers (chattui tools "
+            "list); each call is asked about on the terminal.",
+        ),
+    ] = False,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            metavar="SERVER.TOOL",
+            help="Run this tool without asking (server.* for all of a server's); implies --tools.",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", help="Run every tool call without asking; implies --tools."),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Answer one question and exit: `chattui ask "..."`, `cat file | chattui ask "summarize"`.
@@ -232,6 +252,9 @@ def ask(
         after=after,
         files=tuple(files or ()),
         kb=kb,
+        tools=tools,
+        allow=tuple(allow or ()),
+        yes=yes,
     )
     _ask(request)
 

@@ -28,11 +28,13 @@ from chattui.paths import Paths, resolve_paths
 from chattui.roles import find_role, load_roles, role_language
 from chattui.sampling import Sampling
 from chattui.terminal_text import printable
+from chattui.tools.servers import tool_patterns
 
 if TYPE_CHECKING:
     from chattui.conversation import Attachment, Passage
     from chattui.engine.base import Engine
     from chattui.store import ConversationStore
+    from chattui.tools.client import ToolServers
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,12 @@ class AskRequest:
     """What to attach (-f): files, folders, globs, URLs."""
     kb: str | None = None
     """A knowledge base whose passages for the question go with it (--kb)."""
+    tools: bool = False
+    """Let the model call the tools of config.toml's servers (--tools, implied by the next two)."""
+    allow: tuple[str, ...] = ()
+    """Tools that run without asking (--allow server.tool or server.*)."""
+    yes: bool = False
+    """Run every call without asking (--yes)."""
 
 
 def read_stdin(stream: IO[str] | None) -> str | None:
@@ -143,7 +151,10 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         ChattuiError: Anything the user must fix, reported by the caller as one line.
     """
     from chattui.chat import ChatSession, ChatTurn, open_conversation
+    from chattui.cli.ask_tools import AskTools
+    from chattui.conversation import tool_calls_to_list
     from chattui.store import ConversationStore
+    from chattui.tools.runner import ToolRunner
 
     if request.continue_latest and request.conversation:
         raise UsageError("use either -c/--continue or --cid, not both")
@@ -189,8 +200,10 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         system = role.system_prompt
     if system is None and conversation is None:
         system = config.system_prompt
+    servers = _tool_servers(request, config, paths)  # a bad --allow fails before the model loads
     engine = _open(model, request, config, paths)
     session: ChatSession | None = None
+    shown_tools: AskTools | None = None
     try:
         session = ChatSession(
             engine,
@@ -204,6 +217,15 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             bases=bases,
             kb=request.kb,
         )
+        if servers is not None:
+            shown_tools = AskTools(None, yes=request.yes)
+            session.tools = ToolRunner(
+                servers,
+                approve=shown_tools.approve,
+                auto_approve=(*config.auto_approve, *request.allow),
+                max_steps=config.max_tool_steps,
+                result_tokens=config.tool_result_tokens,
+            )
         if conversation is not None and not session.restore_snapshot() and request.verbose:
             miss = session.snapshots.miss if session.snapshots else None
             echo(
@@ -221,6 +243,11 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             if received:
                 turn.stop()
             writer = choose_writer(request, engine.model_id, engine.load_seconds)
+            if shown_tools is not None:
+                shown_tools.writer = writer
+                turn.on_tool = shown_tools.on_tool
+                for problem in session.tools.take_problems() if session.tools else ():
+                    echo(f"chattui: {problem}", err=True)
             pieces = iter(turn)
             shown = ReasoningShown(writer) if request.reasoning else None
             try:
@@ -228,6 +255,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                     if shown is not None and piece:  # the answer begins: its reasoning first
                         shown.show(turn.reply.reasoning)
                     writer.write(piece)
+                    if shown_tools is not None:
+                        shown_tools.written(piece)
             finally:
                 pieces.close()  # saves the reply as it stands, whatever ended the loop
                 if shown is not None:
@@ -242,6 +271,9 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
                         ]
                     if turn.reply.reasoning:
                         writer.extra["reasoning"] = turn.reply.reasoning
+                    if turn.steps:  # "text" is the answer; what was said before calls is theirs
+                        writer.extra["tool_calls"] = tool_calls_to_list(turn.steps)
+                        writer.text = turn.text
                     if session.cid is not None:
                         writer.extra["conversation_id"] = session.cid
                 writer.finish(turn.reply.stats_or_none)  # after an error too: cursor restored
@@ -263,6 +295,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         if session is not None:
             session.close()
         bases.close()
+        if servers is not None:
+            servers.close()
         engine.close()
         if store is not None:
             store.close()
@@ -279,6 +313,29 @@ def read_files(specs: tuple[str, ...], config: Config) -> list[Attachment]:
     from chattui.attachments import Limits, read_all
 
     return read_all(specs, Limits.of(config))
+
+
+def _tool_servers(request: AskRequest, config: Config, paths: Paths) -> ToolServers | None:
+    """The tool servers, when asked for (each starts at the first reply that offers tools).
+
+    Raises:
+        UsageError: Tools were asked for and none is configured, or ``--allow`` is malformed.
+    """
+    if not (request.tools or request.allow or request.yes):
+        return None
+    if not config.mcp_servers:
+        raise UsageError(
+            "--tools: no tool server in config.toml; chattui tools add NAME -- COMMAND adds one"
+        )
+    try:
+        tool_patterns(list(request.allow))
+    except ValueError:
+        raise UsageError(
+            f"--allow takes server.tool or server.*, not {', '.join(map(repr, request.allow))}"
+        ) from None
+    from chattui.tools.client import ToolServers
+
+    return ToolServers(config.mcp_servers, paths.tools_log_dir)
 
 
 def show_sources(writer: ReplyWriter, passages: Sequence[Passage]) -> None:

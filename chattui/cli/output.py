@@ -6,10 +6,12 @@ characters are made visible whenever the output is a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from chattui.formulas import formulas_to_text
@@ -121,6 +123,23 @@ class MarkdownWriter:
             self.last_refresh = now
             height = max(3, self.console.height - 1)
             self.live.update(_Tail(self._markdown(self.pending), height), refresh=True)
+
+    def settle(self) -> None:
+        """Print what is pending for good (a tool call comes next)."""
+        self.live.update("", refresh=True)
+        if self.pending.strip():
+            self.live.console.print(self._markdown(self.pending))
+        self.pending = ""
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """The live view stopped while the user is asked something on the terminal."""
+        self.settle()
+        self.live.stop()
+        try:
+            yield
+        finally:
+            self.live.start()
 
     def finish(self, stats: TurnStats | None) -> None:
         """Stop the live view and print the last block in full."""

@@ -20,6 +20,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.message import Message
@@ -28,7 +29,7 @@ from textual.widget import Widget
 from chattui.attachments import Limits, read_all
 from chattui.catalog import ResolvedModel
 from chattui.chat import ChatSession, ChatTurn
-from chattui.conversation import Attachment, Conversation
+from chattui.conversation import Attachment, Conversation, ToolCall
 from chattui.conversation import Message as ChatMessage
 from chattui.engine.base import Engine, EngineSettings
 from chattui.engine.context import fit_messages, next_trim, reply_budget
@@ -37,6 +38,9 @@ from chattui.sampling import GenerationOptions
 from chattui.tui.boundary import ErrorBoundary
 from chattui.tui.reply_stream import ReplyStream
 from chattui.tui.services import Services
+
+if TYPE_CHECKING:
+    from chattui.tools.runner import Approval, CallRequest, ToolRunner
 
 QUIT_WAIT = 5.0
 """Seconds quitting waits for a stopped reply to be saved before leaving anyway."""
@@ -75,6 +79,12 @@ class ModelHost(ErrorBoundary, Widget):
         model: ResolvedModel
         error: str
         generation: int
+
+    @dataclass
+    class ToolProblems(Message):
+        """Tool servers that did not start, or tools they offer that were skipped."""
+
+        text: str
 
     @dataclass
     class TextArrived(Message):
@@ -147,6 +157,8 @@ class ModelHost(ErrorBoundary, Widget):
         self._closer: threading.Thread | None = None
         """Stops the reply and frees the model once quitting has begun."""
         self._measures = 0
+        self.tools_on = False
+        """Whether chats opened here may call tools (``/tools on``)."""
 
     # State -------------------------------------------------------------------------------
 
@@ -243,6 +255,7 @@ class ModelHost(ErrorBoundary, Widget):
             role=self.role if conversation is None else None,
             snapshots=self.services.store.snapshots if self.services.store else None,
             bases=self.services.knowledge_bases(),
+            tools=self._runner() if self.tools_on else None,
         )
         self._turns += 1
         if conversation is not None:
@@ -277,6 +290,53 @@ class ModelHost(ErrorBoundary, Widget):
                 "The model is still loading." if self.is_loading else "No model is loaded."
             )
         self.session.set_knowledge(name)
+
+    def set_tools(self, on: bool) -> None:
+        """Let the open chat (and later ones) call tools, each call approved; or stop it.
+
+        Raises:
+            ChattuiError: No tool server is configured.
+        """
+        if on and not self.services.config.mcp_servers:
+            raise ChattuiError(
+                "No tool server is configured: chattui tools add NAME -- COMMAND adds one."
+            )
+        self.tools_on = on
+        if self.session is not None:
+            self.session.tools = self._runner() if on else None
+
+    def _runner(self) -> ToolRunner:
+        """The tools of one chat: "always" answers last as long as the chat."""
+        from chattui.tools.runner import ToolRunner
+
+        config = self.services.config
+        return ToolRunner(
+            self.services.tool_servers(),
+            approve=self._approve,
+            auto_approve=config.auto_approve,
+            max_steps=config.max_tool_steps,
+            result_tokens=config.tool_result_tokens,
+        )
+
+    def _approve(self, request: CallRequest) -> Approval:
+        """Ask the user about a call (on the reply's thread, which waits for the answer)."""
+        from chattui.tools.runner import Approval
+        from chattui.tui.screens.approval import ApprovalDialog
+
+        answers: list[Approval] = []
+        answered = threading.Event()
+
+        def record(answer: Approval | None) -> None:
+            answers.append(answer or Approval.DENY)
+            answered.set()
+
+        stream = self.stream
+        self.app.call_from_thread(self.app.push_screen, ApprovalDialog(request), record)
+        while not answered.wait(0.1):
+            if self._quitting.is_set() or (stream is not None and stream.stopping):
+                self.app.call_from_thread(ApprovalDialog.dismiss_open, self.app)
+                return Approval.DENY
+        return answers[0]
 
     def set_options(self, options: GenerationOptions) -> None:
         """Sampling for the next reply (one in flight keeps its own)."""
@@ -324,6 +384,13 @@ class ModelHost(ErrorBoundary, Widget):
             try:
                 turn = start(session)
                 stream.attach(turn)
+
+                def show_call(call: ToolCall, starting: bool) -> None:
+                    if stream.push_call(call, starting):
+                        self.post_message(self.TextArrived(stream))
+
+                turn.on_tool = show_call
+                self._report_tool_problems(session)
                 for piece in turn:
                     if stream.push(piece):  # once per batch: the UI takes all that came
                         self.post_message(self.TextArrived(stream))
@@ -337,6 +404,12 @@ class ModelHost(ErrorBoundary, Widget):
                 self._remember(session)  # after the reply is shown: nobody waits for it
             finally:
                 self._idle.set()
+
+    def _report_tool_problems(self, session: ChatSession) -> None:
+        """Say once what went wrong starting the chat's tool servers."""
+        problems = session.tools.take_problems() if session.tools is not None else []
+        if problems:
+            self.post_message(self.ToolProblems("\n".join(problems)))
 
     def _remember(self, session: ChatSession) -> None:
         """Settle the cache and write the chat's KV snapshot.
@@ -443,6 +516,7 @@ class ModelHost(ErrorBoundary, Widget):
         # A stop lands within a token or a prompt batch; the worker then saves the reply.
         if self._idle.wait(QUIT_WAIT) and engine is not None:
             self._close(engine)
+        self.services.close_tools()
 
     async def on_unmount(self) -> None:
         """Quit (if not begun yet) and wait until the reply is saved and the model freed."""

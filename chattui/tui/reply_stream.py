@@ -12,6 +12,15 @@ import time
 from dataclasses import dataclass
 
 from chattui.chat import ChatTurn
+from chattui.conversation import ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A tool call beginning (``starting``) or ended, in order with the reply's text."""
+
+    call: ToolCall
+    starting: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +41,7 @@ class ReplyStream:
     def __init__(self) -> None:
         """Create an empty stream."""
         self._lock = threading.Lock()
-        self._pending: list[str] = []
+        self._pending: list[str | CallEvent] = []
         self._pieces = 0
         self._first = 0.0
         self._last = 0.0
@@ -63,13 +72,30 @@ class ReplyStream:
             self._last = now
         return wake
 
+    def push_call(self, call: ToolCall, starting: bool) -> bool:
+        """Note a tool call beginning or ending, in its place among the text; never blocks.
+
+        Returns:
+            Whether the UI should be woken.
+        """
+        with self._lock:
+            wake = not self._pending
+            self._pending.append(CallEvent(call, starting))
+        return wake
+
     # UI side -----------------------------------------------------------------------------
 
-    def take(self) -> str:
-        """Everything pushed since the last call."""
+    def take_all(self) -> list[str | CallEvent]:
+        """Everything pushed since the last call, in order: runs of text joined, and calls."""
         with self._lock:
-            text, self._pending = "".join(self._pending), []
-        return text
+            pending, self._pending = self._pending, []
+        taken: list[str | CallEvent] = []
+        for item in pending:
+            if isinstance(item, str) and taken and isinstance(taken[-1], str):
+                taken[-1] += item
+            else:
+                taken.append(item)
+        return taken
 
     def stop(self) -> None:
         """Stop the reply, whether or not the engine has started it yet; thread-safe."""

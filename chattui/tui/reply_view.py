@@ -113,14 +113,20 @@ class ReplyView:
         async with self._lock:  # a timer and the end of a reply may both drain
             self._scheduled = False
             stream, reply = self.stream, self._reply
-            chunk = stream.take() if stream is not None else ""
+            taken = stream.take_all() if stream is not None else []
             turn = stream.turn if stream is not None else None
-            if reply is not None and turn is not None and not chunk and turn.reply.reasoning:
+            if reply is not None and turn is not None and not taken and turn.reply.reasoning:
                 reply.thinking(len(turn.reply.reasoning.split()))
-            if stream is None or reply is None or not chunk:
+            if stream is None or reply is None or not taken:
                 return
             self._pacer.update(time.monotonic(), time.thread_time())
-            await reply.append(chunk)
+            for item in taken:
+                if isinstance(item, str):
+                    await reply.append(item)
+                elif item.starting:
+                    await reply.tool_started(item.call)
+                else:
+                    await reply.tool_ended(item.call)
             now = time.monotonic()
             if now - self._reported >= PROGRESS_EVERY:  # figures need not change 20x a second
                 self._reported = now

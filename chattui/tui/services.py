@@ -18,6 +18,7 @@ from chattui.store import ConversationStore
 
 if TYPE_CHECKING:
     from chattui.kb.bases import KnowledgeBases
+    from chattui.tools.client import ToolServers
     from chattui.tui.screens.settings import Settings
 
 
@@ -55,6 +56,7 @@ class Services:
     exit_guard: ExitGuard | None = None
     """Ends the process once quitting has begun and the reply is saved (None in tests)."""
     _bases: KnowledgeBases | None = field(default=None, init=False, repr=False)
+    _tools: ToolServers | None = field(default=None, init=False, repr=False)
 
     def choose_model(self, name: str | None, conversation: Conversation | None) -> ResolvedModel:
         """The model to start with.
@@ -72,10 +74,24 @@ class Services:
             self._bases = KnowledgeBases.of(self.config, self.paths)
         return self._bases
 
+    def tool_servers(self) -> ToolServers:
+        """The MCP servers of config.toml, made once; each starts when a chat first needs it."""
+        if self._tools is None:
+            from chattui.tools.client import ToolServers
+
+            self._tools = ToolServers(self.config.mcp_servers, self.paths.tools_log_dir)
+        return self._tools
+
+    def close_tools(self) -> None:
+        """Stop the tool servers that run (the app is quitting)."""
+        if self._tools is not None:
+            self._tools.close()
+
     def close(self) -> None:
-        """Free what the app loaded besides the chat's model (the embedding model)."""
+        """Free what the app loaded besides the chat's model (embedding model, tool servers)."""
         if self._bases is not None:
             self._bases.close()
+        self.close_tools()
 
     def roles(self) -> dict[str, RoleProfile]:
         """Every role: shipped ones in the configured language, the user's over them.

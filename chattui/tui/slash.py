@@ -37,6 +37,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("/files", "[rm N|clear]", "list or remove what is attached", "slash_files"),
     SlashCommand("/kb", "[NAME|off]", "answer from a knowledge base (chattui kb add)", "slash_kb"),
     SlashCommand("/source", "N", "open source N of the newest reply", "slash_source"),
+    SlashCommand("/tools", "[on|off]", "let the model call MCP tools (you approve)", "slash_tools"),
     SlashCommand("/help", "", "show keys and commands", "slash_help"),
 )
 NAMES = tuple(command.name for command in COMMANDS)

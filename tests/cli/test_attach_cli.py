@@ -7,6 +7,7 @@ from pathlib import Path
 
 from chattui.paths import resolve_paths
 from chattui.store import ConversationStore
+from chattui.transcript import EXPORT_VERSION
 from tests.cli.conftest import run
 
 SHORT = ("--max-tokens", "4", "--seed", "1")
@@ -45,7 +46,7 @@ def test_files_are_attached_counted_saved_and_found(tmp_path: Path, chattui_home
     wrote = run("history", "export", doc["conversation_id"], "-f", "json", "-o", str(exported))
     assert wrote.code == 0, wrote.stderr
     data = json.loads(exported.read_text())
-    assert data["version"] == 4
+    assert data["version"] == EXPORT_VERSION
     assert data["messages"][0]["attachments"][0]["text"] == notes.read_text()
     imported = run("history", "import", str(exported))
     assert imported.code == 0, imported.stderr

@@ -33,8 +33,8 @@ from chattui.tui.boundary import ErrorBoundary
 from chattui.tui.model_host import ModelHost, StartTurn
 from chattui.tui.reply_stream import Progress, ReplyStream
 from chattui.tui.reply_view import ReplyView, Shown
-from chattui.tui.screens.knowledge import Knowledge
 from chattui.tui.screens.saved_chats import BUSY
+from chattui.tui.screens.tools import Tools
 from chattui.tui.services import Services, StartOptions
 from chattui.tui.widgets.attachments import AttachmentBar
 from chattui.tui.widgets.messages import Notice, Welcome
@@ -47,7 +47,7 @@ NARROW = 100
 """Terminals narrower than this start with the sidebar hidden (Ctrl+B shows it over the chat)."""
 
 
-class ChatScreen(ErrorBoundary, Knowledge):
+class ChatScreen(ErrorBoundary, Tools):
     """One conversation at a time, with the saved ones in the sidebar."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

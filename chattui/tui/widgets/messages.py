@@ -19,11 +19,12 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets._markdown import MarkdownBlock, MarkdownParagraph
 
-from chattui.conversation import Attachment, AttachmentKind, Message, Passage, Role
+from chattui.conversation import Attachment, AttachmentKind, Message, Passage, Role, ToolCall
 from chattui.formulas import formulas_to_text
 from chattui.kb.prompt import SOURCE_SCHEME, linked_citations
 from chattui.markdown_blocks import split_settled
 from chattui.terminal_text import printable
+from chattui.tui.widgets.tool_steps import ToolSteps
 
 
 class UserMessage(Static):
@@ -201,16 +202,20 @@ class Reply(Vertical):
         message_id: int | None = None,
         branch: str = "",
         sources: tuple[Passage, ...] = (),
+        tool_calls: tuple[ToolCall, ...] = (),
     ) -> None:
         """Show ``text``; ``note`` is a short line under it (model, finish reason).
 
         ``reasoning``, the model's thinking before it answered, is shown folded above it;
         ``branch`` is the reply's place among its versions ("‹ 2/3 ›"), shown before the note;
-        ``sources``, the passages of a knowledge base it was given, are listed under it.
+        ``sources``, the passages of a knowledge base it was given, are listed under it;
+        ``tool_calls``, the tools it called on its way, are shown folded before its text.
         """
         super().__init__()
         self.reasoning = reasoning
         self.sources = sources
+        self.tool_calls = tool_calls
+        self._steps: ToolSteps | None = ToolSteps(tool_calls) if tool_calls else None
         self.text = text
         """The whole reply, as the model wrote it."""
         self.message_id = message_id
@@ -235,6 +240,8 @@ class Reply(Vertical):
         """The reasoning (folded), the Markdown body and the growing tail."""
         if self.reasoning:
             yield _reasoning(self.reasoning)
+        if self._steps is not None:
+            yield self._steps
         yield self._body
         yield self._tail
         if self.sources:
@@ -262,6 +269,22 @@ class Reply(Vertical):
             await self._body.append(_shown(tail[:cut]))
             tail = tail[cut:]
         self._tail.show(tail.rstrip("\n"))
+
+    async def tool_started(self, call: ToolCall) -> None:
+        """A call begins: what was written so far goes before it, the text starts afresh."""
+        said, self._streamed, self._settled = self._streamed, "", 0
+        await self._body.update("")
+        self._tail.show("")
+        if self._steps is None:
+            self._steps = ToolSteps()
+            await self.mount(self._steps, before=self._body)
+        await self._steps.started(call, said)
+
+    async def tool_ended(self, call: ToolCall) -> None:
+        """The call has ended: shown folded."""
+        if self._steps is not None:
+            await self._steps.ended(call)
+            self.tool_calls = (*self.tool_calls, call)
 
     def _show_note(self, note: str) -> None:
         """Show ``note`` under the reply: text (a saved model id is never markup)."""
@@ -428,6 +451,8 @@ class Item:
     """The names of what was attached to it."""
     sources: tuple[Passage, ...] = ()
     """A reply's: the passages of a knowledge base its question was given."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """A reply's: the tools it called."""
 
     @classmethod
     def of(cls, message: Message, branch: str = "", sources: tuple[Passage, ...] = ()) -> Item:
@@ -444,6 +469,7 @@ class Item:
             branch,
             attached,
             () if user else sources,
+            message.tool_calls,
         )
 
 
@@ -468,6 +494,7 @@ def widget_for(item: Item) -> UserMessage | Reply:
         message_id=item.id,
         branch=item.branch,
         sources=item.sources,
+        tool_calls=item.tool_calls,
     )
 
 
@@ -485,4 +512,5 @@ def item_of(widget: UserMessage | Reply) -> Item:
         widget.message_id,
         widget.branch,
         sources=widget.sources,
+        tool_calls=widget.tool_calls,
     )
