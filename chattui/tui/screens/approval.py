@@ -19,7 +19,7 @@ class ApprovalDialog(ModalScreen[Approval]):
     """Ask whether a tool may run: Enter or y runs it once, a always in this chat, n or Esc no."""
 
     DEFAULT_CSS = """
-    ApprovalDialog .arguments { max-height: 16; border: round $panel; padding: 0 1; }
+    ApprovalDialog .arguments { height: auto; max-height: 16; border: round $panel; padding: 0 1; }
     ApprovalDialog .description { color: $text-muted; }
     """
     AUTO_FOCUS = "#once"
