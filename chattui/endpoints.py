@@ -17,7 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 from chattui.errors import ConfigError, ModelLoadError
 from chattui.sampling import Limit
 from chattui.secret_refs import read_secret
-from chattui.toml_checks import nonempty_string, string_list, tables_of
+from chattui.toml_checks import (
+    ENV_NAME,
+    http_url,
+    matching,
+    nonempty_string,
+    string_list,
+    tables_of,
+)
 
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """What an endpoint id may be: it starts a model name, before the slash."""
@@ -63,26 +70,13 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _id(value: object) -> str:
-    text = nonempty_string(value)
-    if not ID.fullmatch(text):
-        raise ValueError("letters, digits, '.', '_' and '-', starting with a letter or digit")
-    return text
+_id = matching(ID, "letters, digits, '.', '_' and '-', starting with a letter or digit")
+_env_name = matching(ENV_NAME, "the name of an environment variable, such as LAB_API_KEY")
+_http_url = http_url("http://gpu-box:8000/v1")
 
 
 def _url(value: object) -> str:
-    text = nonempty_string(value).rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("an http:// or https:// URL such as http://gpu-box:8000/v1")
-    return text
-
-
-def _env_name(value: object) -> str:
-    text = nonempty_string(value)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
-        raise ValueError("the name of an environment variable, such as LAB_API_KEY")
-    return text
+    return _http_url(nonempty_string(value).rstrip("/"))
 
 
 def _headers(value: object) -> dict[str, str]:

@@ -5,10 +5,12 @@ Shared by ``config.toml``, ``models.toml``, role files and the tool servers' tab
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chattui.errors import ConfigError
 from chattui.redact import HIDDEN, secret_name, without_credentials
@@ -32,6 +34,35 @@ def nonempty_string(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("a non-empty string in quotes")
     return value
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""What an environment variable may be called."""
+
+
+def matching(pattern: re.Pattern[str], allowed: str) -> Callable[[object], str]:
+    """A check that the value is a string ``pattern`` matches whole (``allowed`` says what)."""
+
+    def check(value: object) -> str:
+        text = nonempty_string(value)
+        if not pattern.fullmatch(text):
+            raise ValueError(allowed)
+        return text
+
+    return check
+
+
+def http_url(example: str) -> Callable[[object], str]:
+    """A check that the value is an http:// or https:// URL with a host (``example`` shown)."""
+
+    def check(value: object) -> str:
+        text = nonempty_string(value)
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"an http:// or https:// URL such as {example}")
+        return text
+
+    return check
 
 
 def string_list(value: object) -> tuple[str, ...]:

@@ -103,6 +103,23 @@ def describe_call(call: ToolCall) -> str:
     return f"{call.shown_name or '(no tool)'} {arguments} ({call.seconds:.1f} s{ended})"
 
 
+def call_summary(call: ToolCall, width: int) -> str:
+    """A call on one line: ``⚙ server.tool {"a": 1} → 42 (+3 lines) [denied] (0.1 s)``.
+
+    The arguments and the result's first line are cut to ``width`` characters each.
+    """
+
+    def cut(text: str) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    lines = call.result.strip().splitlines()
+    more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+    ended = "" if call.outcome is ToolOutcome.RAN else f" [{call.outcome}]"
+    arguments = cut(" ".join(call.arguments.split()))
+    first = cut(lines[0] if lines else "")
+    return f"⚙ {call.shown_name} {arguments} → {first}{more}{ended} ({call.seconds:.1f} s)"
+
+
 def tool_call_markdown(call: ToolCall) -> list[str]:
     """A call folded for reading: what the model said, the call, the first lines of its result."""
     lines = [call.text, ""] if call.text else []

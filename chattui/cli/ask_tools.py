@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 from chattui.cli.output import MarkdownWriter, PlainWriter, ReplyWriter, echo
-from chattui.conversation import ToolCall, ToolOutcome
+from chattui.conversation import ToolCall
 from chattui.terminal_text import printable
 from chattui.tools.runner import Approval, CallRequest
+from chattui.transcript import call_summary
 
 ANSWERS = {
     "y": Approval.ONCE,
@@ -71,24 +72,10 @@ class AskTools:
                 self.writer.write("\n\n")
             self._wrote = False
             return
-        line = folded_call(call)
+        line = printable(call_summary(call, 80))
         if isinstance(self.writer, MarkdownWriter):
             from rich.text import Text
 
             self.writer.console.print(Text(line, style="dim"))
         elif sys.stderr.isatty():
             echo(line, err=True)
-
-
-def folded_call(call: ToolCall) -> str:
-    """``⚙ server.tool {"a": 1} → first line of the result (0.2 s)``, made printable."""
-    arguments = " ".join(call.arguments.split())
-    arguments = arguments if len(arguments) <= 80 else arguments[:79] + "…"
-    lines = call.result.strip().splitlines()
-    first = lines[0] if lines else ""
-    first = first if len(first) <= 80 else first[:79] + "…"
-    more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
-    ended = "" if call.outcome is ToolOutcome.RAN else f" [{call.outcome}]"
-    return printable(
-        f"⚙ {call.shown_name} {arguments} → {first}{more}{ended} ({call.seconds:.1f} s)"
-    )

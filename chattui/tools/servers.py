@@ -12,18 +12,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from chattui.errors import ConfigError
 from chattui.redact import without_credentials
 from chattui.sampling import Limit
 from chattui.secret_refs import read_secret
-from chattui.toml_checks import nonempty_string, tables_of
+from chattui.toml_checks import ENV_NAME, http_url, matching, nonempty_string, tables_of
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 """What a server may be called: it starts every tool's name (``files.read``)."""
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +116,10 @@ def _secret(
     return value
 
 
-def _name(value: object) -> str:
-    text = nonempty_string(value)
-    if not NAME.fullmatch(text):
-        raise ValueError("up to 32 letters, digits, '_' and '-', starting with a letter or digit")
-    return text
+_name = matching(NAME, "up to 32 letters, digits, '_' and '-', starting with a letter or digit")
+_env_name = matching(ENV_NAME, "the name of an environment variable, such as SEARCH_KEY")
+_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_header = matching(_HEADER, "an HTTP header name such as X-API-Key")
 
 
 def _strings(value: object) -> tuple[str, ...]:
@@ -144,37 +140,15 @@ def _table(keys: re.Pattern[str], what: str) -> Callable[[object], dict[str, str
     return check
 
 
-def _env_name(value: object) -> str:
-    text = nonempty_string(value)
-    if not _ENV_NAME.fullmatch(text):
-        raise ValueError("the name of an environment variable, such as SEARCH_KEY")
-    return text
-
-
-def _url(value: object) -> str:
-    text = nonempty_string(value)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("an http:// or https:// URL such as http://127.0.0.1:8000/mcp")
-    return text
-
-
-def _header(value: object) -> str:
-    text = nonempty_string(value)
-    if not _HEADER.fullmatch(text):
-        raise ValueError("an HTTP header name such as X-API-Key")
-    return text
-
-
 _CHECKS: dict[str, Callable[[object], object]] = {
     "name": _name,
     "command": nonempty_string,
     "args": _strings,
-    "env": _table(_ENV_NAME, "variable names"),
-    "secret_env": _table(_ENV_NAME, "variable names"),
-    "secret_cmd": _table(_ENV_NAME, "variable names"),
+    "env": _table(ENV_NAME, "variable names"),
+    "secret_env": _table(ENV_NAME, "variable names"),
+    "secret_cmd": _table(ENV_NAME, "variable names"),
     "cwd": nonempty_string,
-    "url": _url,
+    "url": http_url("http://127.0.0.1:8000/mcp"),
     "headers": _table(_HEADER, "header names"),
     "api_key_env": _env_name,
     "api_key_cmd": nonempty_string,

@@ -15,25 +15,12 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Collapsible, Static
 
-from chattui.conversation import ToolCall, ToolOutcome
+from chattui.conversation import ToolCall
 from chattui.terminal_text import printable
+from chattui.transcript import call_summary
 
 SHOWN_CHARACTERS = 20_000
 """Most characters of a result shown when a call is opened (the model was given its own cut)."""
-
-
-def call_line(call: ToolCall) -> str:
-    """One line for a call: ``⚙ server.tool {"a": 1} → 42 (0.1 s)``."""
-    arguments = " ".join(call.arguments.split())
-    arguments = arguments if len(arguments) <= 60 else arguments[:59] + "…"
-    lines = call.result.strip().splitlines()
-    first = lines[0] if lines else ""
-    first = first if len(first) <= 60 else first[:59] + "…"
-    more = f" +{len(lines) - 1} lines" if len(lines) > 1 else ""
-    ended = "" if call.outcome is ToolOutcome.RAN else f" [{call.outcome}]"
-    return printable(
-        f"⚙ {call.shown_name} {arguments} → {first}{more}{ended} ({call.seconds:.1f} s)"
-    )
 
 
 def _pretty(arguments: str) -> str:
@@ -51,7 +38,7 @@ def folded(call: ToolCall) -> Collapsible:
     return Collapsible(
         Static(Text(printable(_pretty(call.arguments)), style="dim"), classes="arguments"),
         Static(Text(printable(result)), classes="result"),
-        title=Content(call_line(call)),  # type: ignore[arg-type]  # a str would be markup
+        title=Content(printable(call_summary(call, 60))),  # type: ignore[arg-type]  # a str would be markup
         collapsed=True,
         classes=f"tool-call {call.outcome}",
     )
