@@ -65,6 +65,9 @@ class ModelSpec:
     """Context size to use by default."""
     chat_format: str | None = None
     """Override of the GGUF's own chat template; None uses the template in the file."""
+    chat_template_file: str | None = None
+    """A Jinja chat template file used instead of the GGUF's own (llama.cpp's
+    ``--chat-template-file``): a template that takes tools, or a fixed one."""
     sampling: Sampling = field(default_factory=Sampling)
     """The model's recommended sampling settings."""
     license: str = ""
@@ -133,6 +136,7 @@ _ENTRY_CHECKS: dict[str, Callable[[object], object]] = {
     "path": nonempty_string,
     "n_ctx": Limit(int, 256, 1_048_576).check,
     "chat_format": _chat_format,
+    "chat_template_file": nonempty_string,
     "sampling": _sampling,
     "license": nonempty_string,
     "description": nonempty_string,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,16 @@ from tests.cli.conftest import SCRIPTED_CATALOG
 from tests.remote.servers import KEY, FaultServer, LlamaServer, write_endpoints
 
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let Ctrl+C reach the chattui processes the tests start, even from a run in the background.
+
+    A shell starts a background job (``cmd &``) with SIGINT ignored, and a child inherits that:
+    the tests that press Ctrl+C in a chattui would then see it ignored.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

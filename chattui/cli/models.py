@@ -221,6 +221,7 @@ def info(
     with_hash: Annotated[bool, typer.Option("--hash", help="Also compute the sha256.")] = False,
 ) -> None:
     """Read a model's GGUF header: architecture, parameters, quantization, context, template."""
+    from chattui.engine.llama import chat_template
     from chattui.engine.tool_calls import template_takes_tools
     from chattui.gguf import kv_bytes_per_token, quantization, read_metadata, trained_context
 
@@ -228,7 +229,7 @@ def info(
     if resolved.file is None:
         raise UsageError(f"'{model}' is a scripted model; it has no file")
     meta = read_metadata(resolved.file)
-    template = meta.get("tokenizer.chat_template")
+    template = chat_template(resolved.spec, meta)
     doc: dict[str, Any] = {
         "id": resolved.spec.id,
         "path": str(resolved.file),

@@ -19,7 +19,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from chattui.engine.tool_calls import (
     CALL_CLOSE,
     CALL_OPEN,
     CallWatcher,
-    call_schema,
+    grammar_schema,
     template_takes_tools,
     wire_messages,
     with_tools_in_system,
@@ -251,18 +251,40 @@ def _c_bytes(data: bytes | bytearray | memoryview) -> Any:
     return kind.from_buffer_copy(view) if view.readonly else kind.from_buffer(view)
 
 
+def chat_template(spec: ModelSpec, metadata: Mapping[str, Any]) -> str | None:
+    """The chat template a model is given prompts with: its catalog entry's file, else its own.
+
+    Raises:
+        ModelLoadError: The entry names a template file that cannot be read.
+    """
+    if spec.chat_template_file is None:
+        template = metadata.get("tokenizer.chat_template")
+        return str(template) if template else None
+    path = Path(spec.chat_template_file).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ModelLoadError(
+            f"{spec.id}: cannot read chat_template_file {path}: {reason}"
+        ) from None
+
+
 CALL_TRIGGER = r"[\s\S]*?(" + CALL_OPEN + r")[\s\S]*"
 """Where a lazy grammar starts: at the model's first ``<tool_call>``."""
 
 
-def _call_grammar(tools: Sequence[ToolSpec]) -> Any:
-    """A grammar for one ``<tool_call>`` whose JSON names a tool and fits its arguments' schema."""
+def _call_grammar(tools: Sequence[ToolSpec], room: int) -> Any:
+    """A grammar for one ``<tool_call>`` whose JSON names a tool and fits its arguments' schema.
+
+    ``room`` is the tokens the call may take (see ``grammar_schema``).
+    """
     import json
     import re
 
     from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-    rules = json_schema_to_gbnf(json.dumps(call_schema(tools)))
+    rules = json_schema_to_gbnf(json.dumps(grammar_schema(tools, room)))
     rules = re.sub(r"^root ::=", "call ::=", rules, count=1, flags=re.MULTILINE)
     opening, closing = json.dumps(CALL_OPEN + "\n"), json.dumps("\n" + CALL_CLOSE)
     return LlamaGrammar.from_string(f"root ::= {opening} call {closing}\n{rules}", verbose=False)
@@ -347,7 +369,7 @@ class LlamaEngine:
             }
             formatter: Callable[..., Any] = named[spec.chat_format]
             return formatter
-        template = self._llm.metadata.get("tokenizer.chat_template")
+        template = chat_template(spec, self._llm.metadata)
         self.template_tools = template_takes_tools(template)
         if not template:
             raise ModelLoadError(
@@ -382,7 +404,7 @@ class LlamaEngine:
                 [*messages[:-1], replace(last, content="")] if last.tool_calls else messages[:-1]
             )
         text = not self.template_tools
-        wired = wire_messages(messages, text=text)
+        wired = wire_messages(messages, text=text, parsed=True)
         extra: dict[str, Any] = {}
         if tools and text:
             with_tools_in_system(wired, tools)
@@ -510,7 +532,7 @@ class LlamaEngine:
             if message.role is Role.USER and message.attachments
         ]
 
-    def _sampler(self, options: GenerationOptions, seed: int) -> Any:
+    def _sampler(self, options: GenerationOptions, seed: int, room: int) -> Any:
         """The sampler chain for one reply (as llama-cpp-python builds it, plus the EOG ban).
 
         With tools, a grammar comes first: a call is written in ``<tool_call>`` JSON that fits
@@ -521,7 +543,10 @@ class LlamaEngine:
         sampler = LlamaSampler()  # type: ignore[no-untyped-call]
         n_vocab = self._llm.n_vocab()
         if options.tools:
-            grammar = _call_grammar(options.tools)
+            # A grammar reads a control token (<|im_start|>...) as its text, which a JSON string
+            # accepts: a small model can fill a call with them, and they print as nothing.
+            sampler.add_logit_bias(n_vocab, dict.fromkeys(self._control_tokens, -math.inf))
+            grammar = _call_grammar(options.tools, room)
             if options.tool_choice == "required":
                 sampler.add_grammar(self._llm._model, grammar)
             else:
@@ -538,6 +563,19 @@ class LlamaEngine:
         sampler.add_temp(options.temperature)
         sampler.add_dist(seed)
         return sampler
+
+    @functools.cached_property
+    def _control_tokens(self) -> list[int]:
+        """The vocabulary's control tokens that do not end a turn (found on first use)."""
+        attr, control = (
+            self._internals.llama_vocab_get_attr,
+            self._internals.LLAMA_TOKEN_ATTR_CONTROL,
+        )
+        return [
+            token
+            for token in range(self._llm.n_vocab())
+            if attr(self._vocab, token) & control and not self._is_eog(self._vocab, token)
+        ]
 
     @functools.cached_property
     def _end_tokens(self) -> list[int]:
@@ -587,7 +625,8 @@ class LlamaEngine:
                 self._settled = end
                 evaluated += end - begin
                 reply.prompt_progress(evaluated, len(tokens) - reused)
-            sampler = self._sampler(options, seed)
+            room = self.n_ctx - len(tokens)
+            sampler = self._sampler(options, seed, min(room, limit) if limit else room)
             while True:
                 if reply.stop_requested:
                     finish = FinishReason.STOPPED

@@ -10,7 +10,6 @@ others are trained on) and a result comes back as a ``<tool_response>``. No engi
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from chattui.conversation import Message, Role, ToolCall, ToolSpec
 
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"
-_CALL = re.compile(re.escape(CALL_OPEN) + r"\s*(.*?)\s*" + re.escape(CALL_CLOSE), re.DOTALL)
 
 INSTRUCTIONS = (
     "You may call tools to help with the user's request. The tools are described in JSON "
@@ -62,11 +60,49 @@ def call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
     return choices[0] if len(choices) == 1 else {"oneOf": choices}
 
 
+def grammar_schema(tools: Sequence[ToolSpec], room: int) -> dict[str, Any]:
+    """The call schema a grammar is built from, bounded so that a call ends within ``room`` tokens.
+
+    A small model can write one string forever; a grammar only lets it close the string, so
+    each string (and array) a schema leaves unbounded gets a bound that fits the room left,
+    and objects take only the properties they declare. Arguments that fit this fit the tool's
+    own schema.
+    """
+    schema = call_schema(tools)
+    strings = max(1, json.dumps(schema).count('"string"'))
+    # A character costs at most a token (the grammar admits no empty token): share the room.
+    longest = max(16, (room - 64) // (strings * ARRAY_ITEMS))
+    bounded: dict[str, Any] = _bounded(schema, longest)
+    return bounded
+
+
+ARRAY_ITEMS = 8
+"""Most items a local model may put in an array a tool's schema leaves unbounded."""
+
+
+def _bounded(node: Any, longest: int) -> Any:
+    if isinstance(node, list):
+        return [_bounded(item, longest) for item in node]
+    if not isinstance(node, dict):
+        return node
+    bounded = {key: _bounded(value, longest) for key, value in node.items()}
+    kind = node.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "string" in kinds and "maxLength" not in node and "enum" not in node:
+        bounded["maxLength"] = longest
+    if "array" in kinds and "maxItems" not in node:
+        bounded["maxItems"] = ARRAY_ITEMS
+    if "object" in kinds and "properties" in node and "additionalProperties" not in node:
+        bounded["additionalProperties"] = False
+    return bounded
+
+
 def wire_messages(
     messages: Sequence[Message],
     *,
     text: bool,
     render: Callable[[Message], dict[str, Any]] | None = None,
+    parsed: bool = False,
 ) -> list[dict[str, Any]]:
     """``messages`` as chat dicts, each reply's tool calls and results in their place.
 
@@ -75,18 +111,20 @@ def wire_messages(
         text: Write calls and results as text (a template that takes no tools), rather than
             as ``tool_calls`` and ``tool`` messages.
         render: How a message itself is written (images as parts, for an endpoint).
+        parsed: Give a call's arguments as an object, as chat templates take them (OpenAI's
+            API takes them as JSON text).
     """
     wired: list[dict[str, Any]] = []
     for message in messages:
         for call in message.tool_calls:
-            wired += _call_dicts(call, text=text)
+            wired += _call_dicts(call, text=text, parsed=parsed)
         if message.tool_calls and message is messages[-1] and not message.content:
             continue  # the reply goes on after its last result
         wired.append(render(message) if render is not None else dict(message.as_chat_dict()))
     return wired
 
 
-def _call_dicts(call: ToolCall, *, text: bool) -> list[dict[str, Any]]:
+def _call_dicts(call: ToolCall, *, text: bool, parsed: bool) -> list[dict[str, Any]]:
     if text:
         body = json.dumps({"name": call.name, "arguments": _arguments(call)}, ensure_ascii=False)
         said = f"{call.text}\n" if call.text else ""
@@ -102,7 +140,10 @@ def _call_dicts(call: ToolCall, *, text: bool) -> list[dict[str, Any]]:
                 {
                     "id": call.id,
                     "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
+                    "function": {
+                        "name": call.name,
+                        "arguments": _arguments(call) if parsed else call.arguments,
+                    },
                 }
             ],
         },
@@ -130,25 +171,35 @@ def with_tools_in_system(wired: list[dict[str, Any]], tools: Sequence[ToolSpec])
 def parse_text_calls(output: str) -> tuple[str, list[ToolCall]]:
     """The text before the first ``<tool_call>`` and every call written after it.
 
-    A call whose JSON is malformed is kept with its text as arguments, so the model can be told.
+    Each call's JSON is read as far as it goes (a ``</tool_call>`` inside one of its strings is
+    text); a call whose JSON is malformed is kept with its text as arguments, so the model can
+    be told.
     """
     at = output.find(CALL_OPEN)
     if at < 0:
         return output, []
+    decoder = json.JSONDecoder(strict=False)
     calls = []
-    for body in _CALL.findall(output[at:]) or [output[at + len(CALL_OPEN) :]]:
+    while at >= 0:
+        start = at + len(CALL_OPEN)
+        begin = len(output[start:]) - len(output[start:].lstrip()) + start
         try:
-            value = json.loads(body, strict=False)
+            value, end = decoder.raw_decode(output, begin)
         except json.JSONDecodeError:
-            value = None
+            value, end = None, len(output)
         if isinstance(value, dict) and isinstance(value.get("name"), str):
             arguments = value.get("arguments", value.get("parameters", {}))
             calls.append(
                 ToolCall(new_call_id(), value["name"], json.dumps(arguments, ensure_ascii=False))
             )
         else:
-            calls.append(ToolCall(new_call_id(), "", body.strip()))
-    return output[:at].rstrip(), calls
+            body = output[begin:end]
+            closed = body.find(CALL_CLOSE)
+            calls.append(
+                ToolCall(new_call_id(), "", (body[:closed] if closed >= 0 else body).strip())
+            )
+        at = output.find(CALL_OPEN, end)
+    return output[: output.find(CALL_OPEN)].rstrip(), calls
 
 
 @dataclass

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
+import pytest
+
+from chattui.catalog import ResolvedModel
 from chattui.conversation import Message, Role, ToolCall, ToolSpec
+from chattui.engine.base import EngineSettings
 from chattui.engine.llama import LlamaEngine
 from chattui.engine.scripted import ScriptedEngine
+from chattui.errors import ModelLoadError
 from chattui.sampling import GenerationOptions
 from chattui.tools.tool import Tool, argument_problem
 
@@ -111,3 +119,43 @@ def test_a_scripted_engine_writes_calls_too() -> None:
     assert "".join(after) == "It is 3." and after.tool_calls == []
     plain = ScriptedEngine([script]).stream(QUESTION, GenerationOptions())
     assert "".join(plain) == script  # no tools offered: it is only text
+
+
+QWEN_TEMPLATE = Path(__file__).with_name("data") / "qwen25_tools.jinja"
+"""Qwen2.5's chat template as it handles tools (its tool parts, kept as Qwen wrote them)."""
+
+
+@pytest.fixture(scope="module")
+def templated(demo_model: ResolvedModel, probed: Path) -> Iterator[LlamaEngine]:
+    """The demo model given a chat template that writes the tools itself (Qwen2.5's way)."""
+    assert demo_model.file is not None
+    spec = replace(demo_model.spec, chat_template_file=str(QWEN_TEMPLATE))
+    loaded = LlamaEngine(demo_model.file, spec, EngineSettings(n_ctx=2048, probe_folder=probed))
+    yield loaded
+    loaded.close()
+
+
+def test_a_template_that_takes_tools_writes_them_and_the_calls(templated: LlamaEngine) -> None:
+    assert templated.template_tools
+    call = ToolCall("call_1", ADD.name, '{"a": 2, "b": 40}', text="Adding.", result="42.0")
+    going_on = [*QUESTION, Message(Role.ASSISTANT, "", tool_calls=(call,))]
+    prompt = templated._llm.detokenize(templated.tokenize(going_on, (ADD,))).decode()
+    assert "# Tools\n\nYou may call one or more functions" in prompt  # the template's words
+    assert '"name": "calc__add"' in prompt and "<tools>" in prompt
+    assert 'Adding.\n<tool_call>\n{"name": "calc__add", "arguments": {"a": 2, "b": 40}}' in prompt
+    # (detokenized without its special tokens: <|im_end|> and <|im_start|> print as nothing)
+    assert prompt.endswith("<tool_response>\n42.0\n</tool_response>\nassistant\n")
+    for seed in range(5):
+        options = GenerationOptions(tools=(ADD, WEATHER), tool_choice="required", seed=seed)
+        reply = templated.stream(QUESTION, options)
+        assert "".join(reply) == ""
+        assert _valid(reply.tool_calls[0]) is None, reply.tool_calls
+
+
+def test_an_unreadable_template_file_is_one_line(demo_model: ResolvedModel, probed: Path) -> None:
+    assert demo_model.file is not None
+    spec = replace(demo_model.spec, chat_template_file="/no/such/template.jinja")
+    with pytest.raises(
+        ModelLoadError, match=r"cannot read chat_template_file /no/such/template\.jinja"
+    ):
+        LlamaEngine(demo_model.file, spec, EngineSettings(probe_folder=probed))

@@ -9,6 +9,7 @@ from chattui.engine.tool_calls import (
     CallWatcher,
     StreamedCalls,
     call_schema,
+    grammar_schema,
     parse_text_calls,
     template_takes_tools,
     wire_messages,
@@ -83,3 +84,33 @@ def test_text_wiring_of_a_finished_reply() -> None:
     )
     assert wired[2]["content"] == "<tool_response>\n2\n</tool_response>"
     assert wired[3]["content"] == "It is 2."
+
+
+def test_a_close_tag_inside_a_string_is_text() -> None:
+    output = '<tool_call>\n{"name": "a", "arguments": {"x": "see </tool_call> here"}}\n</tool_call>'
+    _, (call,) = parse_text_calls(output)
+    assert json.loads(call.arguments) == {"x": "see </tool_call> here"}
+
+
+def test_the_grammar_schema_bounds_what_a_model_could_write_forever() -> None:
+    spec = ToolSpec(
+        "f",
+        "",
+        {
+            "type": "object",
+            "properties": {
+                "s": {"type": "string"},
+                "n": {"type": "array", "items": {"type": "string"}},
+                "e": {"enum": ["x"]},
+            },
+        },
+    )
+    arguments = grammar_schema([spec], room=1000)["properties"]["arguments"]
+    assert arguments["additionalProperties"] is False
+    assert arguments["properties"]["s"]["maxLength"] == (1000 - 64) // (2 * 8)
+    assert arguments["properties"]["n"]["maxItems"] == 8
+    assert "maxLength" not in arguments["properties"]["e"]
+    assert (
+        grammar_schema([spec], room=10)["properties"]["arguments"]["properties"]["s"]["maxLength"]
+        == 16
+    )
