@@ -222,7 +222,7 @@ def info(
 ) -> None:
     """Read a model's GGUF header: architecture, parameters, quantization, context, template."""
     from chattui.engine.llama import chat_template
-    from chattui.engine.tool_calls import template_takes_tools
+    from chattui.engine.tool_calls import template_call_format
     from chattui.gguf import kv_bytes_per_token, quantization, read_metadata, trained_context
 
     resolved = _catalog().resolve(model)
@@ -244,8 +244,8 @@ def info(
         ),
         "has_chat_template": bool(template),
         "tools": (
-            "offered by its chat template, calls as <tool_call> under a grammar"
-            if template_takes_tools(template) and not resolved.spec.chat_format
+            f"offered by its chat template, calls as {form.name} under a grammar"
+            if (form := template_call_format(template)) and not resolved.spec.chat_format
             else "offered in the system prompt, calls as <tool_call> under a grammar"
         ),
         "chat_template": template,

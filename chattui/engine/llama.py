@@ -16,6 +16,7 @@ import hashlib
 import io
 import math
 import random
+import re
 import sys
 import threading
 import time
@@ -38,10 +39,11 @@ from chattui.engine.kvstate import Snapshot
 from chattui.engine.probe import Probe, RepackChoice, Verdicts, file_identity
 from chattui.engine.threads import ThreadTuner
 from chattui.engine.tool_calls import (
-    CALL_CLOSE,
-    CALL_OPEN,
+    HERMES,
+    CallFormat,
     CallWatcher,
     grammar_schema,
+    template_call_format,
     template_takes_tools,
     wire_messages,
     with_tools_in_system,
@@ -270,23 +272,27 @@ def chat_template(spec: ModelSpec, metadata: Mapping[str, Any]) -> str | None:
         ) from None
 
 
-CALL_TRIGGER = r"[\s\S]*?(" + CALL_OPEN + r")[\s\S]*"
-"""Where a lazy grammar starts: at the model's first ``<tool_call>``."""
+def _trigger(form: CallFormat) -> str:
+    """Where a lazy grammar starts: the first ``<tool_call>``, or a turn that opens with ``{``."""
+    if form.opening:
+        return r"[\s\S]*?(" + re.escape(form.opening) + r")[\s\S]*"
+    return r"\s*(\{)[\s\S]*"
 
 
-def _call_grammar(tools: Sequence[ToolSpec], room: int) -> Any:
-    """A grammar for one ``<tool_call>`` whose JSON names a tool and fits its arguments' schema.
+def _call_grammar(tools: Sequence[ToolSpec], room: int, form: CallFormat) -> Any:
+    """A grammar for one call, written as ``form`` has it, naming a tool and fitting its schema.
 
     ``room`` is the tokens the call may take (see ``grammar_schema``).
     """
     import json
-    import re
 
     from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-    rules = json_schema_to_gbnf(json.dumps(grammar_schema(tools, room)))
+    rules = json_schema_to_gbnf(json.dumps(grammar_schema(tools, room, form.arguments_key)))
     rules = re.sub(r"^root ::=", "call ::=", rules, count=1, flags=re.MULTILINE)
-    opening, closing = json.dumps(CALL_OPEN + "\n"), json.dumps("\n" + CALL_CLOSE)
+    if not form.opening:
+        return LlamaGrammar.from_string(f"root ::= call\n{rules}", verbose=False)
+    opening, closing = json.dumps(form.opening + "\n"), json.dumps("\n" + form.closing)
     return LlamaGrammar.from_string(f"root ::= {opening} call {closing}\n{rules}", verbose=False)
 
 
@@ -357,6 +363,8 @@ class LlamaEngine:
 
         self.template_tools = False
         """Whether the chat template writes tools itself (else the system prompt offers them)."""
+        self.call_format = HERMES
+        """How the model writes a call: the template's way, else chattui's system prompt's."""
         if spec.chat_format:
             named = {
                 "chatml": formats.format_chatml,
@@ -370,6 +378,7 @@ class LlamaEngine:
             formatter: Callable[..., Any] = named[spec.chat_format]
             return formatter
         template = chat_template(spec, self._llm.metadata)
+        self.call_format = template_call_format(template) or HERMES
         self.template_tools = template_takes_tools(template)
         if not template:
             raise ModelLoadError(
@@ -546,11 +555,12 @@ class LlamaEngine:
             # A grammar reads a control token (<|im_start|>...) as its text, which a JSON string
             # accepts: a small model can fill a call with them, and they print as nothing.
             sampler.add_logit_bias(n_vocab, dict.fromkeys(self._control_tokens, -math.inf))
-            grammar = _call_grammar(options.tools, room)
+            grammar = _call_grammar(options.tools, room, self.call_format)
             if options.tool_choice == "required":
                 sampler.add_grammar(self._llm._model, grammar)
             else:
-                sampler.add_grammar_lazy_patterns(self._llm._model, grammar, [CALL_TRIGGER], [])
+                trigger = _trigger(self.call_format)
+                sampler.add_grammar_lazy_patterns(self._llm._model, grammar, [trigger], [])
         elif options.ignore_eos:
             sampler.add_logit_bias(n_vocab, dict.fromkeys(self._end_tokens, -math.inf))
         sampler.add_penalties(n_vocab, PENALTY_LAST_N, options.repeat_penalty, 0.0, 0.0)
@@ -587,7 +597,7 @@ class LlamaEngine:
         started = time.perf_counter()
         tokens = self.tokenize(reply.fit.messages, options.tools)
         reused = self._reuse_prefix(tokens)
-        watcher = CallWatcher() if options.tools else None
+        watcher = CallWatcher(self.call_format) if options.tools else None
         seed = options.seed if options.seed is not None else random.randrange(2**32 - 1)  # noqa: S311 - a sampling seed
         completion = 0
         evaluated = 0

@@ -20,6 +20,25 @@ from chattui.conversation import Message, Role, ToolCall, ToolSpec
 CALL_OPEN = "<tool_call>"
 CALL_CLOSE = "</tool_call>"
 
+
+@dataclass(frozen=True, slots=True)
+class CallFormat:
+    """How a model writes a call: JSON between tags, or bare JSON at the start of its turn."""
+
+    name: str
+    opening: str
+    """What starts a call ("": the turn begins with the call's JSON)."""
+    closing: str
+    arguments_key: str
+    """The key of the arguments in the call's JSON."""
+
+
+HERMES = CallFormat("<tool_call>", CALL_OPEN, CALL_CLOSE, "arguments")
+"""``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``: Qwen2.5, Hermes and others,
+and chattui's own system prompt."""
+LLAMA3 = CallFormat("Llama 3 JSON", "", "", "parameters")
+"""``{"name": ..., "parameters": {...}}`` as the whole turn: Llama 3.1, 3.2 and 3.3."""
+
 INSTRUCTIONS = (
     "You may call tools to help with the user's request. The tools are described in JSON "
     "Schema within <tools></tools>:\n<tools>\n{tools}\n</tools>\n\n"
@@ -43,16 +62,16 @@ def tools_text(tools: Sequence[ToolSpec]) -> str:
     return INSTRUCTIONS.format(tools=listed)
 
 
-def call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
-    """JSON Schema of one call to any of ``tools``: ``{"name": ..., "arguments": {...}}``."""
+def call_schema(tools: Sequence[ToolSpec], key: str = "arguments") -> dict[str, Any]:
+    """JSON Schema of one call to any of ``tools``: ``{"name": ..., KEY: {...}}``."""
     choices = [
         {
             "type": "object",
             "properties": {
                 "name": {"const": tool.name},
-                "arguments": dict(tool.parameters) or {"type": "object"},
+                key: dict(tool.parameters) or {"type": "object"},
             },
-            "required": ["name", "arguments"],
+            "required": ["name", key],
             "additionalProperties": False,
         }
         for tool in tools
@@ -60,7 +79,7 @@ def call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
     return choices[0] if len(choices) == 1 else {"oneOf": choices}
 
 
-def grammar_schema(tools: Sequence[ToolSpec], room: int) -> dict[str, Any]:
+def grammar_schema(tools: Sequence[ToolSpec], room: int, key: str = "arguments") -> dict[str, Any]:
     """The call schema a grammar is built from, bounded so that a call ends within ``room`` tokens.
 
     A small model can write one string forever; a grammar only lets it close the string, so
@@ -68,7 +87,7 @@ def grammar_schema(tools: Sequence[ToolSpec], room: int) -> dict[str, Any]:
     and objects take only the properties they declare. Arguments that fit this fit the tool's
     own schema.
     """
-    schema = call_schema(tools)
+    schema = call_schema(tools, key)
     strings = max(1, json.dumps(schema).count('"string"'))
     # A character costs at most a token (the grammar admits no empty token): share the room.
     longest = max(16, (room - 64) // (strings * ARRAY_ITEMS))
@@ -168,21 +187,22 @@ def with_tools_in_system(wired: list[dict[str, Any]], tools: Sequence[ToolSpec])
         wired.insert(0, {"role": str(Role.SYSTEM), "content": described})
 
 
-def parse_text_calls(output: str) -> tuple[str, list[ToolCall]]:
-    """The text before the first ``<tool_call>`` and every call written after it.
+def parse_text_calls(output: str, form: CallFormat = HERMES) -> tuple[str, list[ToolCall]]:
+    """The text before the first call and every call written after it.
 
-    Each call's JSON is read as far as it goes (a ``</tool_call>`` inside one of its strings is
+    Each call's JSON is read as far as it goes (a closing tag inside one of its strings is
     text); a call whose JSON is malformed is kept with its text as arguments, so the model can
     be told.
     """
-    at = output.find(CALL_OPEN)
+    at = _first_call(output, form)
     if at < 0:
         return output, []
+    said = output[:at].rstrip()
     decoder = json.JSONDecoder(strict=False)
     calls = []
     while at >= 0:
-        start = at + len(CALL_OPEN)
-        begin = len(output[start:]) - len(output[start:].lstrip()) + start
+        start = at + len(form.opening)
+        begin = len(output) - len(output[start:].lstrip())
         try:
             value, end = decoder.raw_decode(output, begin)
         except json.JSONDecodeError:
@@ -194,12 +214,19 @@ def parse_text_calls(output: str) -> tuple[str, list[ToolCall]]:
             )
         else:
             body = output[begin:end]
-            closed = body.find(CALL_CLOSE)
-            calls.append(
-                ToolCall(new_call_id(), "", (body[:closed] if closed >= 0 else body).strip())
-            )
-        at = output.find(CALL_OPEN, end)
-    return output[: output.find(CALL_OPEN)].rstrip(), calls
+            closed = body.find(form.closing) if form.closing else -1
+            written = body[:closed] if closed >= 0 else body
+            calls.append(ToolCall(new_call_id(), "", written.strip()))
+        at = output.find(form.opening, end) if form.opening else -1
+    return said, calls
+
+
+def _first_call(output: str, form: CallFormat) -> int:
+    """Where the first call begins in ``output`` (-1: it holds none)."""
+    if form.opening:
+        return output.find(form.opening)
+    stripped = output.lstrip()
+    return len(output) - len(stripped) if stripped.startswith("{") else -1
 
 
 @dataclass
@@ -236,20 +263,35 @@ class StreamedCalls:
         ]
 
 
+def template_call_format(template: str | None) -> CallFormat | None:
+    """How a chat template has calls written, when it writes the tools itself (else None)."""
+    if not template or "tools" not in template:
+        return None
+    if CALL_OPEN in template:
+        return HERMES
+    if '"parameters"' in template and "ipython" in template:
+        return LLAMA3
+    return None
+
+
 def template_takes_tools(template: str | None) -> bool:
-    """Whether a chat template writes the tools itself, in the ``<tool_call>`` format."""
-    return bool(template) and "tools" in (template or "") and CALL_OPEN in (template or "")
+    """Whether a chat template writes the tools itself (in a format chattui reads)."""
+    return template_call_format(template) is not None
 
 
 class CallWatcher:
-    """A local model's output split: text for the reader until ``<tool_call>``, a call after.
+    """A local model's output split: text for the reader until a call begins, the call after.
 
-    Text that could be the start of ``<tool_call>`` is held back until it is clear it is not.
+    Text that could be the start of a call is held back until it is clear it is not: the start
+    of ``<tool_call>``, or (bare JSON calls) whitespace at the start of the turn.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, form: CallFormat = HERMES) -> None:
+        self.form = form
         self._held = ""
         self._call: list[str] = []
+        self._text = False
+        """Whether the turn began with text (bare JSON calls: then it holds none)."""
 
     @property
     def calling(self) -> bool:
@@ -262,25 +304,42 @@ class CallWatcher:
             self._call.append(piece)
             return ""
         text = self._held + piece
-        at = text.find(CALL_OPEN)
+        if not self.form.opening:
+            return self._feed_bare(text)
+        at = text.find(self.form.opening)
         if at >= 0:
             self._call.append(text[at:])
             self._held = ""
             return text[:at]
+        opening = self.form.opening
         keep = next(
             (
                 n
-                for n in range(min(len(text), len(CALL_OPEN) - 1), 0, -1)
-                if CALL_OPEN.startswith(text[-n:])
+                for n in range(min(len(text), len(opening) - 1), 0, -1)
+                if opening.startswith(text[-n:])
             ),
             0,
         )
         self._held = text[len(text) - keep :]
         return text[: len(text) - keep]
 
+    def _feed_bare(self, text: str) -> str:
+        if self._text:
+            return text
+        stripped = text.lstrip()
+        if not stripped:
+            self._held = text
+            return ""
+        self._held = ""
+        if stripped.startswith("{"):
+            self._call.append(text)
+            return ""
+        self._text = True
+        return text
+
     def finish(self) -> tuple[str, list[ToolCall]]:
         """What was held back (no call came), and the calls written."""
         if not self._call:
             held, self._held = self._held, ""
             return held, []
-        return "", parse_text_calls("".join(self._call))[1]
+        return "", parse_text_calls("".join(self._call), self.form)[1]

@@ -159,3 +159,35 @@ def test_an_unreadable_template_file_is_one_line(demo_model: ResolvedModel, prob
         ModelLoadError, match=r"cannot read chat_template_file /no/such/template\.jinja"
     ):
         LlamaEngine(demo_model.file, spec, EngineSettings(probe_folder=probed))
+
+
+LLAMA_TEMPLATE = Path(__file__).with_name("data") / "llama31_tools.jinja"
+"""Llama 3.1's chat template as it handles tools (its builtin tools left out)."""
+
+
+def test_a_llama_3_template_has_calls_written_as_its_bare_json(
+    demo_model: ResolvedModel, probed: Path
+) -> None:
+    assert demo_model.file is not None
+    spec = replace(demo_model.spec, chat_template_file=str(LLAMA_TEMPLATE))
+    engine = LlamaEngine(demo_model.file, spec, EngineSettings(n_ctx=2048, probe_folder=probed))
+    try:
+        assert engine.template_tools and engine.call_format.name == "Llama 3 JSON"
+        call = ToolCall("call_1", ADD.name, '{"a": 2, "b": 40}', result="42.0")
+        going_on = [*QUESTION, Message(Role.ASSISTANT, "", tool_calls=(call,))]
+        prompt = engine._llm.detokenize(engine.tokenize(going_on, (ADD,))).decode()
+        assert "Environment: ipython" in prompt and '"name": "calc__add"' in prompt
+        assert '{"name": "calc__add", "parameters": {"a": 2, "b": 40}}<|eot_id|>' in prompt
+        assert prompt.endswith(
+            'ipython<|end_header_id|>\n\n"42.0"<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'
+        )
+        for seed in range(5):
+            options = GenerationOptions(tools=(ADD, WEATHER), tool_choice="required", seed=seed)
+            reply = engine.stream(QUESTION, options)
+            assert "".join(reply) == ""
+            assert _valid(reply.tool_calls[0]) is None, reply.tool_calls
+        words = engine.stream(QUESTION, GenerationOptions(tools=(ADD,), seed=1, max_tokens=12))
+        text = "".join(words)
+        assert (text != "") == (words.tool_calls == [])  # words for the reader, or a call
+    finally:
+        engine.close()

@@ -6,11 +6,13 @@ import json
 
 from chattui.conversation import Message, Role, ToolCall, ToolSpec
 from chattui.engine.tool_calls import (
+    LLAMA3,
     CallWatcher,
     StreamedCalls,
     call_schema,
     grammar_schema,
     parse_text_calls,
+    template_call_format,
     template_takes_tools,
     wire_messages,
 )
@@ -114,3 +116,17 @@ def test_the_grammar_schema_bounds_what_a_model_could_write_forever() -> None:
         grammar_schema([spec], room=10)["properties"]["arguments"]["properties"]["s"]["maxLength"]
         == 16
     )
+
+
+def test_bare_json_calls_begin_the_turn_or_not_at_all() -> None:
+    call = '  {"name": "calc__add", "parameters": {"a": 1}}'
+    for cut in range(1, len(call)):
+        watcher = CallWatcher(LLAMA3)
+        shown = watcher.feed(call[:cut]) + watcher.feed(call[cut:])
+        held, calls = watcher.finish()
+        assert (shown, held) == ("", "")
+        assert [(c.name, json.loads(c.arguments)) for c in calls] == [("calc__add", {"a": 1})]
+    words = CallWatcher(LLAMA3)
+    shown = words.feed(" ") + words.feed("Hi {there}") + words.feed(' {"name": "x"}')
+    assert (shown, words.finish()) == (' Hi {there} {"name": "x"}', ("", []))
+    assert template_call_format('{% if tools %}"parameters" ipython{% endif %}') is LLAMA3
