@@ -104,8 +104,12 @@ class ChatTurn:
         created_at: str,
         prefix: str = "",
         fallback: list[Message] | None = None,
+        steps: Sequence[ToolCall] = (),
     ) -> None:
-        """Wrap a reply; ``placeholder`` is its message as first saved (no id: not saved)."""
+        """Wrap a reply; ``placeholder`` is its message as first saved (no id: not saved).
+
+        ``prefix`` and ``steps`` are the text and tool calls of a reply being continued.
+        """
         self.session = session
         self.reply = reply
         self.options = session.options
@@ -125,7 +129,8 @@ class ChatTurn:
         """For a new version: the branch shown again if it ends before its first word."""
         self.withdrawn = False
         """Whether it failed before its first word and was taken back (nothing was kept)."""
-        self.steps: list[ToolCall] = []
+        self.steps: list[ToolCall] = list(steps)
+        self._carried = len(steps)
         """The tools called so far, each with its result."""
         self.on_tool: Callable[[ToolCall, bool], None] | None = None
         """Told of each call as it starts (True) and once it has ended (False); set it before
@@ -196,6 +201,11 @@ class ChatTurn:
             messages, self.session.reply_options(len(self.steps))
         )
         return True
+
+    @property
+    def called(self) -> bool:
+        """Whether this turn called a tool (calls of a reply it continues do not count)."""
+        return len(self.steps) > self._carried
 
     @property
     def stop_requested(self) -> bool:
@@ -538,7 +548,7 @@ class ChatSession:
         reply = self.engine.stream(self.prompt_messages(), self.reply_options())  # the partial
         before = list(self.history)
         partial = self.history.pop()
-        return self._reply(reply, prefix=partial.content, fallback=before)
+        return self._reply(reply, prefix=partial.content, fallback=before, steps=partial.tool_calls)
 
     def switch_engine(self, engine: Engine, model: ResolvedModel) -> None:
         """Continue the chat with another loaded model."""
@@ -633,7 +643,11 @@ class ChatSession:
         return replace(message, id=mid, parent_id=parent)
 
     def _reply(
-        self, reply: Reply, prefix: str = "", fallback: list[Message] | None = None
+        self,
+        reply: Reply,
+        prefix: str = "",
+        fallback: list[Message] | None = None,
+        steps: Sequence[ToolCall] = (),
     ) -> ChatTurn:
         """Begin the reply after the branch in view; its placeholder is saved at once.
 
@@ -641,10 +655,14 @@ class ChatSession:
         if this one ends before its first word. None: a reply to a new question.
         """
         started = utc_now()
-        message = Message(Role.ASSISTANT, prefix, started, self._info(None, None))
+        message = Message(
+            Role.ASSISTANT, prefix, started, self._info(None, None), tool_calls=tuple(steps)
+        )
         if self.store is not None and self.cid is not None:
             message = self._add(message)
-        self._unfinished = ChatTurn(self, reply, message, started, prefix=prefix, fallback=fallback)
+        self._unfinished = ChatTurn(
+            self, reply, message, started, prefix=prefix, fallback=fallback, steps=steps
+        )
         return self._unfinished
 
     def save_partial(self, turn: ChatTurn, text: str) -> None:
@@ -680,7 +698,7 @@ class ChatSession:
             stats = None
         info = self._info(turn, stats)
         failed = stats is None or turn.failed
-        if not turn.reply.text and not turn.steps and (failed or turn.version):
+        if not turn.reply.text and not turn.called and (failed or turn.version):
             # Nothing to keep (a failure, or a new version stopped before its first word):
             # the branch in view before comes back, its reply selected as it was.
             self._withdraw(turn)

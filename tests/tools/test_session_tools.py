@@ -223,3 +223,17 @@ def test_on_the_demo_model_a_required_call_is_made_and_answered(
     saved = store.get(session.cid).messages[-1]
     assert saved.tool_calls[0] == first
     assert saved.info is not None and saved.info.finish_reason in ("stop", "length")
+
+
+def test_a_continued_reply_keeps_its_calls(
+    store: ConversationStore, tool_servers: MakeServers
+) -> None:
+    session = chat(store, tool_servers, [call("t__add", a=2, b=2), "Four", " and more."], Asker())
+    list(session.send("2 + 2?"))
+    first = session.history[-1]
+    continued = session.continue_reply()
+    assert "".join(continued) == " and more."
+    latest = session.history[-1]
+    assert latest.content == "Four and more." and latest.tool_calls == first.tool_calls
+    assert session.cid is not None
+    assert store.get(session.cid).messages[-1].tool_calls == first.tool_calls
