@@ -13,7 +13,6 @@ from chattui.cli.output import echo, print_json
 from chattui.errors import UsageError
 
 if TYPE_CHECKING:
-    from chattui.config import Config
     from chattui.tools.client import ServerState, ToolServers
     from chattui.tools.servers import ToolServer
 
@@ -24,14 +23,6 @@ tools_app = typer.Typer(
 )
 DESCRIPTION_WIDTH = 72
 """Characters of a tool's description shown in the list (the first line of it)."""
-
-
-def _config() -> tuple[Config, Any]:
-    from chattui.config import load_config
-    from chattui.paths import resolve_paths
-
-    paths = resolve_paths()
-    return load_config(paths.config_file), paths
 
 
 @contextmanager
@@ -61,9 +52,11 @@ def _started(live: ToolServers) -> list[ServerState]:
 @tools_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Start each server and list its tools, with what was skipped and why."""
+    from chattui.config import load_config
+    from chattui.paths import resolve_paths
     from chattui.tools.approval import auto_approved
 
-    config, _paths = _config()
+    config = load_config(resolve_paths().config_file)
     if not config.mcp_servers:
         if as_json:
             print_json([])

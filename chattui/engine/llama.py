@@ -44,7 +44,6 @@ from chattui.engine.tool_calls import (
     CallWatcher,
     grammar_schema,
     template_call_format,
-    template_takes_tools,
     wire_messages,
     with_tools_in_system,
 )
@@ -361,10 +360,8 @@ class LlamaEngine:
     def _make_formatter(self, llama_cpp: Any, spec: ModelSpec) -> Callable[..., Any]:
         from llama_cpp import llama_chat_format as formats
 
-        self.template_tools = False
-        """Whether the chat template writes tools itself (else the system prompt offers them)."""
-        self.call_format = HERMES
-        """How the model writes a call: the template's way, else chattui's system prompt's."""
+        self.template_format: CallFormat | None = None
+        """How the chat template has calls written, when it writes the tools itself."""
         if spec.chat_format:
             named = {
                 "chatml": formats.format_chatml,
@@ -378,8 +375,7 @@ class LlamaEngine:
             formatter: Callable[..., Any] = named[spec.chat_format]
             return formatter
         template = chat_template(spec, self._llm.metadata)
-        self.call_format = template_call_format(template) or HERMES
-        self.template_tools = template_takes_tools(template)
+        self.template_format = template_call_format(template)
         if not template:
             raise ModelLoadError(
                 f"{self.path.name} has no chat template; set chat_format in models.toml "
@@ -393,6 +389,16 @@ class LlamaEngine:
             bos_token=model.token_get_text(bos) if bos != -1 else "",
         )
         return jinja
+
+    @property
+    def template_tools(self) -> bool:
+        """Whether the chat template writes tools itself (else the system prompt offers them)."""
+        return self.template_format is not None
+
+    @property
+    def call_format(self) -> CallFormat:
+        """How the model writes a call: the template's way, else chattui's system prompt's."""
+        return self.template_format or HERMES
 
     def tokenize(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> list[int]:
         """Render ``messages`` with the chat template and tokenize the prompt.

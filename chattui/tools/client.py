@@ -488,5 +488,7 @@ def _route_sdk_log(path: Path) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     for name in ("mcp", "httpx2", "httpcore2"):
         logger = logging.getLogger(name)
+        for old in logger.handlers:  # an earlier ToolServers' file
+            old.close()
         logger.handlers = [handler]
         logger.propagate = False
