@@ -28,6 +28,7 @@ from typing import Any
 from chattui.catalog import KNOWN_CHAT_FORMATS, ModelSpec
 from chattui.conversation import Message, Role, ToolSpec
 from chattui.cpu import usable_cores
+from chattui.cpu_load import LoadMeter
 from chattui.engine.base import (
     EngineSettings,
     FinishReason,
@@ -337,7 +338,11 @@ class LlamaEngine:
         self.threads = threads
         """CPU threads for the prompt, and the most for decoding."""
         # Unless threads are fixed in config, decoding adapts its thread count to the load.
-        self._tuner = ThreadTuner(threads) if settings.threads is None and threads > 1 else None
+        self._tuner = (
+            ThreadTuner(threads, LoadMeter.for_this_process())
+            if settings.threads is None and threads > 1
+            else None
+        )
         self._decode_threads = threads
         self._set_threads: Callable[..., None] = llama_cpp.llama_set_n_threads
         self.gpu_layers = gpu_layers
@@ -601,6 +606,8 @@ class LlamaEngine:
     def _generate(self, reply: Reply, options: GenerationOptions) -> Iterator[str]:
         llm = self._llm
         started = time.perf_counter()
+        if self._tuner is not None:
+            self._tuner.start()
         tokens = self.tokenize(reply.fit.messages, options.tools)
         reused = self._reuse_prefix(tokens)
         watcher = CallWatcher(self.call_format) if options.tools else None

@@ -69,3 +69,70 @@ def test_one_core_means_one_thread_and_no_probing() -> None:
 
 def test_more_cores_offer_half_as_a_middle_ground() -> None:
     assert ThreadTuner(8).candidates == [8, 4, 1]
+
+
+class Load:
+    """A gauge whose readings the test sets: cores other processes keep busy."""
+
+    def __init__(self) -> None:
+        self.busy = 0.0
+        self.due = True
+        self.restarts = 0
+
+    def others(self) -> float | None:
+        return self.busy if self.due else None
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+
+def test_with_a_gauge_the_count_follows_the_load_without_probing() -> None:
+    load = Load()
+    tuner = ThreadTuner(2, load)
+    assert tuner.candidates == [2, 1]
+    assert run(tuner, 20, idle) == [2] * 20  # nothing is tried at a slow count
+    load.busy = 0.67  # another process shares the cores with our two threads
+    used = run(tuner, 20, busy)
+    assert used[0] == 2 and used[1:] == [1] * 19
+    load.busy = 1.0  # with us on one thread, it has its whole core
+    assert run(tuner, 20, busy) == [1] * 20
+    load.busy = 0.02  # it ended
+    used = run(tuner, 20, idle)
+    assert used[0] == 1 and used[1:] == [2] * 19
+
+
+def test_a_load_near_the_edge_does_not_flap() -> None:
+    load = Load()
+    tuner = ThreadTuner(2, load)
+    load.busy = 0.4  # a light load: two threads are kept
+    assert run(tuner, 10, idle)[-1] == 2
+    load.busy = 1.0
+    run(tuner, 2, busy)
+    load.busy = 0.4  # the same light load does not bring the second thread back...
+    assert run(tuner, 10, idle)[-1] == 1
+    load.busy = 0.2  # ...a lighter one does
+    assert run(tuner, 10, idle)[-1] == 2
+
+
+def test_with_a_gauge_every_count_up_to_the_cores_is_a_choice() -> None:
+    load = Load()
+    tuner = ThreadTuner(8, load)
+    load.busy = 3.0
+    run(tuner, 2, idle_any)
+    assert tuner.chosen == 5
+    load.busy = 9.0  # busier than the machine: one thread still runs
+    run(tuner, 2, idle_any)
+    assert tuner.chosen == 1
+
+
+def test_between_readings_the_count_stays_and_a_reply_restarts_the_reading() -> None:
+    load = Load()
+    tuner = ThreadTuner(2, load)
+    load.due, load.busy = False, 1.0
+    assert run(tuner, 10, idle) == [2] * 10
+    tuner.start()
+    assert load.restarts == 1
+
+
+def idle_any(threads: int) -> float:
+    return 0.1 / threads
