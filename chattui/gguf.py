@@ -30,6 +30,7 @@ _SCALARS: dict[int, str] = {
     11: "<q",
     12: "<d",
 }
+_U64 = struct.Struct("<Q")
 _STRING, _ARRAY = 8, 9
 _MAX_STRING = 1 << 26
 """No metadata string is this long in a real file; a bigger length means corruption."""
@@ -66,12 +67,18 @@ class _Reader:
         return self.take(length).decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int) -> None:
+        # The vocabulary and merges are ~100k strings: a tight loop over locals, no calls.
+        length_at, data, offset = _U64.unpack_from, self.data, self.offset
+        last = len(data) - 8
         for _ in range(count):
-            length = self.unpack("<Q")
+            if offset > last:
+                raise ModelLoadError(f"{self.path} is truncated: its GGUF header ends early")
+            (length,) = length_at(data, offset)
             if length > _MAX_STRING:
                 raise ModelLoadError(f"{self.path} has a corrupt GGUF header")
-            self.offset += length
-        if self.offset > len(self.data):
+            offset += 8 + length
+        self.offset = offset
+        if offset > len(data):
             raise ModelLoadError(f"{self.path} is truncated: its GGUF header ends early")
 
     def value(self, kind: int, keep: bool) -> Any:

@@ -7,29 +7,34 @@ Heavy modules (llama_cpp, textual) load only inside the commands that need them,
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from chattui import __version__
 from chattui.cli import signals
-from chattui.cli.ask import AskRequest
 from chattui.cli.output import OutputFormat, echo, print_json
 from chattui.errors import ChattuiError, UsageError
-from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
+
+if TYPE_CHECKING:
+    from chattui.cli.ask import AskRequest
+    from chattui.sampling import Limit
 
 app = typer.Typer(
     name="chattui",
     help="Chat with a local GGUF model: a terminal UI, one-shot answers and Unix pipes.",
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, as click prints it: rich would double --help's time
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-CTX_LIMIT = Limit(int, 256, 1_048_576)
+CTX_RANGE = (256, 1_048_576)
+"""The context sizes ``--ctx`` takes."""
 
 ModelOption = Annotated[
     str | None,
@@ -92,6 +97,8 @@ def root(
     if ctx.invoked_subcommand is not None:
         return
     if sys.stdin is None or not sys.stdin.isatty():
+        from chattui.cli.ask import AskRequest
+
         _ask(
             AskRequest(
                 model=model,
@@ -114,7 +121,7 @@ def root(
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(short_help="Answer one question and exit (text piped in comes first).")
 def ask(
     prompt: Annotated[
         list[str] | None, typer.Argument(help="The question (stdin, when piped, comes first).")
@@ -222,6 +229,9 @@ def ask(
 
     Attach files with -f: `chattui ask -f notes.md -f src/ "what is left to do?"`.
     """
+    from chattui.cli.ask import AskRequest
+    from chattui.sampling import SAMPLING_LIMITS, Limit, Sampling
+
     values = {
         "temperature": temperature,
         "top_p": top_p,
@@ -234,13 +244,14 @@ def ask(
         for name, value in values.items()
     }
     checked["ignore_eos"] = ignore_eos or None
+    ctx_limit = Limit(int, *CTX_RANGE)
     request = AskRequest(
         prompt=" ".join(prompt or []),
         model=model,
         system=system,
         role=role,
         sampling=Sampling.from_mapping({k: v for k, v in checked.items() if v is not None}),
-        n_ctx=int(n) if (n := _checked("--ctx", context_size, CTX_LIMIT)) is not None else None,
+        n_ctx=int(n) if (n := _checked("--ctx", context_size, ctx_limit)) is not None else None,
         as_json=as_json,
         output_format=output_format,
         stats=stats,
@@ -259,24 +270,34 @@ def ask(
     _ask(request)
 
 
-def _subcommands() -> None:
-    from chattui.cli.history import history_app
-    from chattui.cli.kb import kb_app
-    from chattui.cli.models import models_app
-    from chattui.cli.roles import roles_app
-    from chattui.cli.tools import tools_app
-
-    app.add_typer(history_app, name="history")
-    app.add_typer(kb_app, name="kb")
-    app.add_typer(models_app, name="models")
-    app.add_typer(roles_app, name="roles")
-    app.add_typer(tools_app, name="tools")
+GROUPS = {
+    "history": "Saved chats: list, show, search, export, import, rename, rm.",
+    "kb": "Knowledge folders: your documents indexed for ask --kb and /kb.",
+    "models": "Models: list, info, pull, add a GGUF, rm, default, endpoints.",
+    "roles": "Roles such as translate, qa, summarize: list, show, edit.",
+    "tools": "Tools the model may use: MCP servers, each call approved by you.",
+}
+"""The command groups and their help: each module is imported only when its group may run."""
 
 
-_subcommands()
+def _subcommands(argv: list[str]) -> None:
+    """Add the command groups: the real one where ``argv`` names it, else its help alone.
+
+    ``chattui --help`` and ``chattui ask`` need none of the groups' modules (the store,
+    the catalog, the endpoints...), only their names and help. Shell completion needs them all.
+    """
+    completing = any(name.startswith("_CHATTUI_COMPLETE") for name in os.environ)
+    app.registered_groups = [info for info in app.registered_groups if info.name not in GROUPS]
+    for name, text in GROUPS.items():
+        if completing or name in argv:
+            module = importlib.import_module(f"chattui.cli.{name}")
+            group: typer.Typer = getattr(module, f"{name}_app")
+        else:
+            group = typer.Typer()
+        app.add_typer(group, name=name, help=text, no_args_is_help=True)
 
 
-@app.command()
+@app.command(short_help="Check the installation: versions, llama.cpp, GPU, models.")
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -300,7 +321,7 @@ def doctor(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Show where chattui keeps config, catalog, chats and models.")
 def paths(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
@@ -332,18 +353,24 @@ def _flags_take_no_value(command: Any) -> None:
         _flags_take_no_value(sub)
 
 
-def main() -> None:
-    """Run the CLI: chattui's errors are one line on stderr (with their causes under --verbose)."""
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: chattui's errors are one line on stderr (with their causes under --verbose).
+
+    Args:
+        argv: The arguments; by default the command line's.
+    """
+    args = sys.argv[1:] if argv is None else argv
     signals.install()
+    _subcommands(args)
     command = typer.main.get_command(app)
     _flags_take_no_value(command)
     try:
-        command()
+        command(args=args, prog_name="chattui")
     except ChattuiError as error:
         from chattui.redact import without_credentials
 
         echo(f"chattui: {without_credentials(str(error))}", err=True)
-        if "--verbose" in sys.argv[1:]:
+        if "--verbose" in args:
             cause = error.__cause__
             while cause is not None:
                 name = f"{type(cause).__module__}.{type(cause).__name__}"

@@ -31,6 +31,7 @@ from chattui.terminal_text import printable
 from chattui.tools.servers import tool_patterns
 
 if TYPE_CHECKING:
+    from chattui.cli.ask_tools import AskTools
     from chattui.conversation import Attachment, Passage
     from chattui.engine.base import Engine
     from chattui.store import ConversationStore
@@ -151,10 +152,8 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
         ChattuiError: Anything the user must fix, reported by the caller as one line.
     """
     from chattui.chat import ChatSession, ChatTurn, open_conversation
-    from chattui.cli.ask_tools import AskTools
     from chattui.conversation import tool_calls_to_list
     from chattui.store import ConversationStore
-    from chattui.tools.runner import ToolRunner
 
     if request.continue_latest and request.conversation:
         raise UsageError("use either -c/--continue or --cid, not both")
@@ -218,6 +217,9 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
             kb=request.kb,
         )
         if servers is not None:
+            from chattui.cli.ask_tools import AskTools
+            from chattui.tools.runner import ToolRunner
+
             shown_tools = AskTools(None, yes=request.yes)
             session.tools = ToolRunner(
                 servers,

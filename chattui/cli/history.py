@@ -19,11 +19,7 @@ from chattui.store import ConversationStore
 from chattui.terminal_text import json_safe, printable
 from chattui.transcript import age, from_document, to_document, to_markdown
 
-history_app = typer.Typer(
-    name="history",
-    help="Saved conversations: list, show, search, export, import, rename, remove.",
-    no_args_is_help=True,
-)
+history_app = typer.Typer(name="history")  # its help: GROUPS in cli/__init__.py
 
 
 def complete_conversation(incomplete: str) -> list[str]:

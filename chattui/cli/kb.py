@@ -20,11 +20,7 @@ if TYPE_CHECKING:
     from chattui.kb.bases import KnowledgeBases
     from chattui.kb.index import UpdateReport
 
-kb_app = typer.Typer(
-    name="kb",
-    help="Knowledge folders: your documents indexed locally, for ask --kb and /kb.",
-    no_args_is_help=True,
-)
+kb_app = typer.Typer(name="kb")  # its help: GROUPS in cli/__init__.py
 SKIPPED_SHOWN = 5
 """Skipped files named after an update (the rest counted)."""
 

@@ -18,11 +18,7 @@ from chattui.paths import resolve_paths
 LIST_TIMEOUT = 3.0
 """Seconds ``models list`` waits for an endpoint."""
 
-models_app = typer.Typer(
-    name="models",
-    help="Models: list, info, pull (download), add a GGUF in place, rm, default, endpoints.",
-    no_args_is_help=True,
-)
+models_app = typer.Typer(name="models")  # its help: GROUPS in cli/__init__.py
 
 
 def _catalog() -> Catalog:

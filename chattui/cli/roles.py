@@ -16,11 +16,7 @@ from chattui.errors import UsageError
 from chattui.paths import resolve_paths
 from chattui.roles import RoleProfile, find_role, load_roles, role_language, user_copy
 
-roles_app = typer.Typer(
-    name="roles",
-    help="Roles for everyday jobs (translate, qa, write, summarize, explain): list, show, edit.",
-    no_args_is_help=True,
-)
+roles_app = typer.Typer(name="roles")  # its help: GROUPS in cli/__init__.py
 
 
 def available_roles() -> dict[str, RoleProfile]:

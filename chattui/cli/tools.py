@@ -16,11 +16,7 @@ if TYPE_CHECKING:
     from chattui.tools.client import ServerState, ToolServers
     from chattui.tools.servers import ToolServer
 
-tools_app = typer.Typer(
-    name="tools",
-    help="Tools the model may use: MCP servers, each call approved by you.",
-    no_args_is_help=True,
-)
+tools_app = typer.Typer(name="tools")  # its help: GROUPS in cli/__init__.py
 DESCRIPTION_WIDTH = 72
 """Characters of a tool's description shown in the list (the first line of it)."""
 

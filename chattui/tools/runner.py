@@ -14,13 +14,15 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chattui.conversation import ToolCall, ToolOutcome, ToolSpec
 from chattui.errors import ToolError
 from chattui.tools.approval import auto_approved
-from chattui.tools.client import ToolServers
 from chattui.tools.tool import Tool, argument_problem, cut_result, parse_arguments
+
+if TYPE_CHECKING:  # the client's asyncio loads only when a server is used
+    from chattui.tools.client import ToolServers
 
 DENIED = "The user did not allow this call. Do not call it again; answer without it."
 """What the model is told when the user says no."""

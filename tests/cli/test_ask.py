@@ -205,12 +205,12 @@ def test_broken_pipe_is_quiet() -> None:
 def test_version_and_help_do_not_import_engine_or_ui() -> None:
     probe = (
         "import sys\n"
-        "from chattui.cli import app\n"
+        "from chattui.cli import main\n"
         "commands = (['--help'], ['ask', '--help'], ['models', '--help'],\n"
         "    ['tools', '--help'], ['kb', '--help'], ['--version'], ['paths'])\n"
         "for args in commands:\n"
         "    try:\n"
-        "        app(args)\n"
+        "        main(args)\n"
         "    except SystemExit:\n"
         "        pass\n"
         "heavy = ('llama_cpp', 'textual', 'numpy', 'httpx', 'httpx_sse', 'openai', 'pypdf',\n"
