@@ -1,13 +1,28 @@
-"""Decode speed: chattui's engine vs a bare llama-cpp-python loop, and chattui's defaults vs
-llama-cpp-python's out-of-the-box defaults, interleaved in one run on the demo model.
+"""Decode and prompt speed against the kernel's own, interleaved in one run on the demo model.
 
-Run: python -m bench.throughput [--reps 9] [--tokens 200]
+1. chattui's engine vs a bare llama-cpp-python loop, and chattui's defaults vs
+   llama-cpp-python's out-of-the-box defaults (decode).
+2. Parity with llama-bench, built from the llama.cpp source that the installed
+   llama-cpp-python vendors (``--setup`` builds it once): decode of 128 tokens after a
+   256-token prompt (llama-bench ``-n 128 -d 256``) and a 512-token prompt (``-p 512``), with
+   the same threads, repacking and flash attention as chattui; each rep runs both, and the
+   figure is the median of the paired ratios chattui / llama-bench (aims >= 0.97).
+
+Run: python -m bench.throughput --setup    (once: builds llama-bench, a few minutes)
+     python -m bench.throughput [--reps 9] [--tokens 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from importlib.metadata import version
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -19,6 +34,86 @@ from chattui.sampling import GenerationOptions
 
 PROMPT = [Message(Role.USER, "Write a long, detailed story about a lighthouse keeper.")]
 SEED = 11
+LLAMA_CPP = Path.home() / ".cache" / "chattui-bench" / f"llama.cpp-{version('llama-cpp-python')}"
+LLAMA_BENCH = LLAMA_CPP / "build" / "bin" / "llama-bench"
+DEPTH, DECODE, PROMPT_TOKENS = 256, 128, 512
+
+
+def setup(where: Path) -> None:
+    """Build llama-bench from the llama.cpp source the installed llama-cpp-python vendors."""
+    pinned = f"llama-cpp-python=={version('llama-cpp-python')}"
+    with tempfile.TemporaryDirectory() as folder:
+        download = [sys.executable, "-m", "pip", "download", "-q", "--no-deps"]
+        subprocess.run([*download, "--no-binary", ":all:", "-d", folder, pinned], check=True)
+        (sdist,) = Path(folder).glob("*.tar.gz")
+        with tarfile.open(sdist) as archive:
+            archive.extractall(folder, filter="data")
+        (source,) = Path(folder).glob("*/vendor/llama.cpp")
+        where.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(where)
+    flags = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF"]
+    subprocess.run(["cmake", "-S", str(where), "-B", str(where / "build"), *flags], check=True)
+    subprocess.run(
+        ["cmake", "--build", str(where / "build"), "--target", "llama-bench", "-j"], check=True
+    )
+
+
+def words(count: int) -> Message:
+    """A user message of about ``count`` tokens (with the chat template's own)."""
+    return Message(Role.USER, " ".join(f"w{n % 97}" for n in range(count // 2)))
+
+
+def fitted(engine: LlamaEngine, tokens: int) -> list[Message]:
+    """A prompt that the template makes ``tokens`` long, give or take a few."""
+    count = tokens
+    for _ in range(4):
+        message = words(count)
+        count += tokens - len(engine.tokenize([message]))
+    return [words(count)]
+
+
+def kernel(binary: Path, model: Path, args: list[str]) -> float:
+    """llama-bench's tokens/s for one test (one repetition after its warm-up)."""
+    result = subprocess.run(
+        [str(binary), "-m", str(model), "-r", "1", "-o", "json", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(result.stdout)[0]["avg_ts"])
+
+
+def parity(engine: LlamaEngine, binary: Path, model: Path, reps: int) -> None:
+    """chattui vs llama-bench for decode at a depth and for a prompt, paired rep by rep."""
+    settings = [
+        "-t", str(usable_cores()),
+        "-fa", "1" if engine.flash_attn else "0",
+        "--repack", "1" if engine.repack.enabled else "0",
+    ]  # fmt: skip
+    at_depth, long_prompt = fitted(engine, DEPTH), fitted(engine, PROMPT_TOKENS)
+    greedy = GenerationOptions(temperature=0.0, max_tokens=DECODE, ignore_eos=True)
+    one = GenerationOptions(temperature=0.0, max_tokens=1)
+    rows: dict[str, tuple[list[float], list[float]]] = {"decode": ([], []), "prompt": ([], [])}
+    for _ in range(reps):
+        stats = decode(engine, at_depth, greedy)
+        rows["decode"][0].append(stats.decode_tps)
+        args = ["-p", "0", "-n", str(DECODE), "-d", str(stats.prompt_tokens)]
+        rows["decode"][1].append(kernel(binary, model, [*args, *settings]))
+        stats = decode(engine, long_prompt, one)
+        rows["prompt"][0].append(stats.prompt_evaluated / stats.time_to_first_token)
+        args = ["-p", str(stats.prompt_tokens), "-n", "0"]
+        rows["prompt"][1].append(kernel(binary, model, [*args, *settings]))
+    labels = {
+        "decode": f"decode {DECODE} tokens at depth {DEPTH}",
+        "prompt": f"prompt of {PROMPT_TOKENS} tokens",
+    }
+    for name, (ours, theirs) in rows.items():
+        ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+        print(
+            f"{labels[name]:32s} chattui {median(ours):6.1f} tok/s, llama-bench "
+            f"{median(theirs):6.1f} tok/s, chattui / llama-bench {median(ratios):.3f} "
+            f"(aim >= 0.97; pairs {' '.join(f'{r:.2f}' for r in ratios)})"
+        )
 
 
 def bare_decode_tps(llm: Any, tokens: list[int], limit: int, options: GenerationOptions) -> float:
@@ -56,7 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=9)
     parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--llama-bench", type=Path, default=LLAMA_BENCH)
+    parser.add_argument("--setup", action="store_true", help="build llama-bench and stop")
     args = parser.parse_args()
+    if args.setup:
+        setup(LLAMA_CPP)
+        return
 
     import llama_cpp
 
@@ -95,6 +195,12 @@ def main() -> None:
     vs_stock = median([e / s for e, s in zip(runs["engine"], runs["stock"], strict=True)])
     print(f"engine / bare loop      {vs_bare:.3f}  (median of paired ratios; target >= 0.97)")
     print(f"chattui defaults / stock defaults  {vs_stock:.3f}  (target >= 1.4)")
+    same.close()
+    stock.close()
+    if args.llama_bench.exists():
+        parity(engine, args.llama_bench, model.file, args.reps)
+    else:
+        print(f"no llama-bench at {args.llama_bench}: python -m bench.throughput --setup builds it")
     engine.close()
 
 
