@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -28,15 +29,18 @@ from statistics import median
 from typing import Any
 
 from bench.common import decode, demo_model, engine_settings
+from chattui.catalog import ModelSpec
 from chattui.conversation import Message, Role
 from chattui.cpu import usable_cores
 from chattui.engine.llama import LlamaEngine, extra_buffer_types
-from chattui.sampling import GenerationOptions
+from chattui.sampling import GenerationOptions, Sampling
 
 PROMPT = [Message(Role.USER, "Write a long, detailed story about a lighthouse keeper.")]
 SEED = 11
 LLAMA_CPP = Path.home() / ".cache" / "chattui-bench" / f"llama.cpp-{version('llama-cpp-python')}"
 LLAMA_BENCH = LLAMA_CPP / "build" / "bin" / "llama-bench"
+LONG_REPLY = 512
+EVAL_LINE = re.compile(r"\beval time =\s*([\d.]+) ms /\s*(\d+) runs")
 DEPTH, DECODE, PROMPT_TOKENS = 256, 128, 512
 
 
@@ -54,9 +58,8 @@ def setup(where: Path) -> None:
         source.rename(where)
     flags = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF"]
     subprocess.run(["cmake", "-S", str(where), "-B", str(where / "build"), *flags], check=True)
-    subprocess.run(
-        ["cmake", "--build", str(where / "build"), "--target", "llama-bench", "-j"], check=True
-    )
+    targets = ["--target", "llama-bench", "--target", "llama-completion"]
+    subprocess.run(["cmake", "--build", str(where / "build"), *targets, "-j"], check=True)
 
 
 def words(count: int) -> Message:
@@ -182,6 +185,40 @@ def bare_decode_tps(llm: Any, tokens: list[int], limit: int, options: Generation
     return (count - 1) / (last - first)
 
 
+def with_defaults(
+    engine: LlamaEngine, binary: Path, model: Path, spec: ModelSpec, reps: int
+) -> None:
+    """A 512-token reply with each tool's default sampling: chattui vs llama.cpp's own CLI.
+
+    llama-completion is llama-cli without the chat loop: the same sampling defaults and
+    context set-up. Both get the same threads, repacking and flash attention; its figure is
+    the decode rate it prints.
+    """
+    options = Sampling.from_mapping({"max_tokens": LONG_REPLY, "ignore_eos": True})
+    ours_options = options.over(spec.sampling).resolve()
+    text = PROMPT[0].content
+    command = [
+        str(binary), "-m", str(model), "-p", text, "-n", str(LONG_REPLY), "--ignore-eos",
+        "-no-cnv", "-t", str(usable_cores()), "-fa", "on" if engine.flash_attn else "off",
+        "--repack" if engine.repack.enabled else "--no-repack",
+    ]  # fmt: skip
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(reps):
+        ours.append(decode(engine, PROMPT, ours_options).decode_tps)
+        result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        match = EVAL_LINE.search(result.stdout + result.stderr)
+        if match is None:
+            raise SystemExit(f"no decode rate in llama-completion's output: {result.stderr[-300:]}")
+        theirs.append(int(match.group(2)) / (float(match.group(1)) / 1000))
+    ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+    print(
+        f"{LONG_REPLY} tokens, each tool's default sampling: chattui {median(ours):6.1f} tok/s, "
+        f"llama-completion {median(theirs):6.1f} tok/s, ratio {median(ratios):.2f} "
+        f"(aim >= 1.2; pairs {' '.join(f'{r:.2f}' for r in ratios)})"
+    )
+
+
 def main() -> None:
     """Run the comparisons and print their ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -239,6 +276,9 @@ def main() -> None:
         prompter = LlamaEngine(model.file, model.spec, engine_settings())
         parity(engine, prompter, args.llama_bench, model.file, args.reps)
         prompter.close()
+        completion = args.llama_bench.parent / "llama-completion"
+        if completion.exists():
+            with_defaults(engine, completion, model.file, model.spec, args.reps)
     else:
         print(f"no llama-bench at {args.llama_bench}: python -m bench.throughput --setup builds it")
     engine.close()
