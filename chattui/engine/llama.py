@@ -345,7 +345,8 @@ class LlamaEngine:
             if settings.threads is None and threads > 1
             else None
         )
-        self._decode_threads = threads
+        self._threads_set = (threads, threads)
+        """The context's thread counts: (decode, prompt batches)."""
         self._set_threads: Callable[..., None] = llama_cpp.llama_set_n_threads
         self.gpu_layers = gpu_layers
         """Layers offloaded to the GPU (-1: all)."""
@@ -650,6 +651,8 @@ class LlamaEngine:
                 if reply.stop_requested:
                     finish = FinishReason.STOPPED
                     return
+                if self._tuner is not None:  # a long prompt too leaves busy cores alone
+                    self._use_threads(self._threads_set[0], self._tuner.prompt_threads())
                 llm.eval(tokens[begin:end])
                 self._settled = end
                 evaluated += end - begin
@@ -832,7 +835,7 @@ class LlamaEngine:
 
         llm, cpp = self._llm, self._internals
         llm._ctx = context
-        self._decode_threads = self.threads
+        self._threads_set = (self.threads, self.threads)
         llm.input_ids = numpy.zeros(int(llm.n_ctx()), dtype=llm.input_ids.dtype)
         llm.n_tokens = 0
         if not cached:
@@ -856,12 +859,16 @@ class LlamaEngine:
             self._llm.eval([token])
             return
         threads = tuner.next()
-        if threads != self._decode_threads:  # prompt batches keep every thread
-            self._set_threads(self._llm._ctx.ctx, threads, self.threads)
-            self._decode_threads = threads
+        self._use_threads(threads, self._threads_set[1])
         started = time.perf_counter()
         self._llm.eval([token])
         tuner.record(threads, time.perf_counter() - started)
+
+    def _use_threads(self, decode: int, batch: int) -> None:
+        """Give the context these thread counts for decode steps and prompt batches."""
+        if (decode, batch) != self._threads_set:
+            self._set_threads(self._llm._ctx.ctx, decode, batch)
+            self._threads_set = (decode, batch)
 
     def close(self) -> None:
         """Free the model and its context now (safe to call twice)."""

@@ -82,12 +82,17 @@ class ThreadTuner:
         """Threads for the next step."""
         return self._plan[0] if self._plan else self.chosen
 
+    def prompt_threads(self) -> int:
+        """Threads for the next prompt batch: what the load leaves, where it is read; else all."""
+        if self.gauge is None:
+            return self.most
+        self._follow(self.gauge)
+        return self.chosen
+
     def record(self, threads: int, seconds: float) -> None:
         """A step ran with ``threads`` threads and took ``seconds``."""
         if self.gauge is not None:
-            busy = self.gauge.others()
-            if busy is not None:
-                self.chosen = self._fitting(self.most - busy)
+            self._follow(self.gauge)
             return
         switched, self._last = threads != self._last, threads
         if not switched:  # the first step after a change pays for waking threads up
@@ -107,6 +112,12 @@ class ThreadTuner:
         if self._since >= self.period or slowed:
             others = [n for n in self.candidates if n != self.chosen]
             self._plan = self._probe_plan([*others, self.chosen])
+
+    def _follow(self, gauge: Gauge) -> None:
+        """Take the count the load leaves room for, when a new reading is due."""
+        busy = gauge.others()
+        if busy is not None:
+            self.chosen = self._fitting(self.most - busy)
 
     def _fitting(self, free: float) -> int:
         """The most threads that ``free`` cores hold, staying put near the edge."""

@@ -272,12 +272,12 @@ def test_continue_a_partial_reply(engine: LlamaEngine) -> None:
     assert 0 < more.stats.prompt_evaluated <= added + 1 < more.stats.prompt_tokens
 
 
-def test_decode_threads_adapt_unless_fixed_in_config(demo_model: ResolvedModel) -> None:
+def test_threads_adapt_unless_fixed_in_config(demo_model: ResolvedModel) -> None:
     assert demo_model.file is not None
     fixed = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=512, threads=2))
     assert fixed._tuner is None  # threads = N in config fixes it
     fixed.close()
-    adaptive = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=512))
+    adaptive = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=1024))
     tuner = adaptive._tuner
     assert (tuner is None) == (adaptive.threads == 1)  # one core: nothing to choose from
     if tuner is None:
@@ -286,24 +286,31 @@ def test_decode_threads_adapt_unless_fixed_in_config(demo_model: ResolvedModel) 
     spinner = None
     if tuner.gauge is not None:  # the kernel's load counters: another process takes a core
         spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    # Two replies to a prompt of several batches: the second one's prompt starts with what
+    # the first reply's decoding read, however fast this machine is.
+    question = "Count these words: " + " ".join(f"w{n}" for n in range(120))
     try:
-        reply = adaptive.stream(
-            [Message(Role.USER, "Count.")],
-            GenerationOptions(temperature=0.0, max_tokens=200, ignore_eos=True),
-        )
-        assert len(list(reply)) > 0 and reply.stats.completion_tokens == 200
+        for _ in range(2):
+            reply = adaptive.stream(
+                [Message(Role.USER, question)],
+                GenerationOptions(temperature=0.0, max_tokens=200, ignore_eos=True),
+            )
+            assert len(list(reply)) > 0 and reply.stats.completion_tokens == 200
+            assert reply.stats.prompt_evaluated > 3 * PROMPT_CHUNK
+            adaptive._llm.reset()  # the next reply evaluates the whole prompt again
     finally:
         if spinner is not None:
             spinner.kill()
             spinner.wait()
     if tuner.gauge is not None:
-        # The load was read while decoding, and the count left a core to the spinner.
-        assert tuner.chosen < tuner.most and adaptive._decode_threads < tuner.most
+        # The load was read: decode steps and prompt batches both left the spinner a core.
+        decode, batch = adaptive._threads_set
+        assert tuner.chosen < tuner.most and decode < tuner.most and batch < tuner.most
     else:
         # Every count was timed on real steps, the probe is over, and the engine decodes with
         # the count it chose.
         assert len(tuner.candidates) > 1 and all(tuner._times[n] for n in tuner.candidates)
-        assert not tuner._plan and adaptive._decode_threads == tuner.chosen
+        assert not tuner._plan and adaptive._threads_set == (tuner.chosen, tuner.most)
     adaptive.close()
 
 

@@ -136,3 +136,14 @@ def test_between_readings_the_count_stays_and_a_reply_restarts_the_reading() -> 
 
 def idle_any(threads: int) -> float:
     return 0.1 / threads
+
+
+def test_prompt_batches_follow_the_load_too_but_only_with_a_gauge() -> None:
+    load = Load()
+    tuner = ThreadTuner(2, load)
+    assert tuner.prompt_threads() == 2
+    load.busy = 1.0
+    assert tuner.prompt_threads() == 1
+    assert tuner.next() == 1  # the decode steps that follow start where the prompt left off
+    timed = ThreadTuner(2)
+    assert timed.prompt_threads() == 2  # without a gauge, prompts keep every thread
