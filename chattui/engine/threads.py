@@ -1,4 +1,4 @@
-"""ThreadTuner: how many threads each decode step uses, chosen by the load on the machine.
+"""ThreadTuner: the threads of each decode step and prompt batch, chosen by the load on the machine.
 
 llama.cpp's threads meet at a barrier at every layer, so when another process takes a core, one
 descheduled thread stalls all the others: on two cores with one kept busy, two threads decode at
