@@ -1,12 +1,14 @@
-"""Shared set-up of the benchmarks: the demo model, and one reply decoded from an empty cache."""
+"""Shared set-up of the benchmarks: the demo model, one reply decoded from an empty cache,
+prompts of a given length, and runs side by side with their paired ratios."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chattui.catalog import Catalog, ResolvedModel
-from chattui.conversation import Message
+from chattui.conversation import Message, Role
 from chattui.engine.base import EngineSettings, TurnStats
 from chattui.engine.llama import LlamaEngine
 from chattui.paths import resolve_paths
@@ -37,6 +39,43 @@ def decode(
     for _ in reply:
         pass
     return reply.stats
+
+
+def words(count: int) -> Message:
+    """A user message of about ``count`` tokens (with the chat template's own)."""
+    return Message(Role.USER, " ".join(f"w{n % 97}" for n in range(count // 2)))
+
+
+def fitted(engine: LlamaEngine, tokens: int) -> list[Message]:
+    """A prompt that the template makes ``tokens`` long, give or take a few."""
+    count = tokens
+    for _ in range(4):
+        message = words(count)
+        count += tokens - len(engine.tokenize([message]))
+    return [words(count)]
+
+
+Subject = TypeVar("Subject")
+Result = TypeVar("Result")
+
+
+def interleaved(
+    subjects: Mapping[str, Subject], reps: int, measure: Callable[[Subject], Result]
+) -> dict[str, list[Result]]:
+    """Measure every subject once per rep, the order turned round each rep: drift favours none."""
+    results: dict[str, list[Result]] = {name: [] for name in subjects}
+    names = list(subjects)
+    for rep in range(reps):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(measure(subjects[name]))
+    return results
+
+
+def paired_ratios(ours: Sequence[float], theirs: Sequence[float]) -> tuple[float, str]:
+    """The median of the ratios ours / theirs taken pair by pair, and the pairs as text."""
+    ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+    return statistics.median(ratios), " ".join(f"{r:.2f}" for r in ratios)
 
 
 def real_app(sampling: Sampling) -> tuple[ChatApp, ConversationStore]:

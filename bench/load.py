@@ -20,11 +20,10 @@ import statistics
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
-from bench.common import decode, demo_model, engine_settings
-from bench.throughput import fitted
+from bench.common import decode, demo_model, engine_settings, fitted, interleaved, paired_ratios
 from chattui.conversation import Message, Role
 from chattui.cpu import usable_cores
 from chattui.engine.llama import LlamaEngine
@@ -77,19 +76,6 @@ def prompt_tps(engine: LlamaEngine) -> float:
     return stats.prompt_evaluated / stats.time_to_first_token
 
 
-def paired(
-    engines: dict[str, LlamaEngine], reps: int, measure: Callable[[LlamaEngine], float] = tps
-) -> dict[str, list[float]]:
-    """Every mode once per rep, the order turned round each rep so drift favours none."""
-    speeds: dict[str, list[float]] = {name: [] for name in engines}
-    names = list(engines)
-    for rep in range(reps):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            speeds[name].append(measure(engines[name]))
-    return speeds
-
-
 def fixed_counts(cores: int) -> list[int]:
     """Every count up to 8 cores; beyond, the powers of two and the whole."""
     if cores <= 8:
@@ -101,14 +87,11 @@ def report(label: str, speeds: dict[str, list[float]]) -> None:
     """One line per load: each mode's median and adaptive / the best fixed count."""
     medians = {name: statistics.median(values) for name, values in speeds.items()}
     best = max((n for n in medians if n != "adaptive"), key=lambda n: medians[n])
-    ratios = [a / b for a, b in zip(speeds["adaptive"], speeds[best], strict=True)]
+    ratio, pairs = paired_ratios(speeds["adaptive"], speeds[best])
     modes = ", ".join(f"{name} {medians[name]:.1f}" for name in speeds)
     aim = f"aim >= {AIMS[label]:.2f}" if label in AIMS else "no aim"
     print(f"{label}: tok/s {modes}")
-    print(
-        f"  adaptive / best fixed ({best}) {statistics.median(ratios):.2f} ({aim}; "
-        f"pairs {' '.join(f'{r:.2f}' for r in ratios)})"
-    )
+    print(f"  adaptive / best fixed ({best}) {ratio:.2f} ({aim}; pairs {pairs})")
 
 
 def main() -> None:
@@ -132,9 +115,9 @@ def main() -> None:
     }
     for label, load in loads.items():
         with load:
-            report(label, paired(engines, args.reps))
+            report(label, interleaved(engines, args.reps, tps))
     with spinner(SPIN):
-        report("one core busy, 1,000-token prompt", paired(engines, args.reps, prompt_tps))
+        report("one core busy, 1,000-token prompt", interleaved(engines, args.reps, prompt_tps))
     for engine in engines.values():
         engine.close()
 

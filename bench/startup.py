@@ -33,7 +33,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from bench.common import demo_model
+from bench.common import demo_model, interleaved, paired_ratios
 
 LLM_VENV = Path.home() / ".cache" / "chattui-bench" / "llm-venv"
 SHIM = Path(__file__).parent / "llm_max_tokens"
@@ -64,32 +64,15 @@ def run(command: list[str], env: dict[str, str]) -> tuple[float, int]:
     return wall, usage.ru_maxrss
 
 
-def paired(
-    ours: list[str], theirs: list[str], env: dict[str, str], reps: int
-) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
-    """Both commands once per rep, alternating which goes first."""
-    a: list[tuple[float, int]] = []
-    b: list[tuple[float, int]] = []
-    for rep in range(reps):
-        if rep % 2 == 0:
-            a.append(run(ours, env))
-            b.append(run(theirs, env))
-        else:
-            b.append(run(theirs, env))
-            a.append(run(ours, env))
-    return a, b
-
-
 def compare(
     label: str, aim: float, ours: list[tuple[float, int]], theirs: list[tuple[float, int]]
 ) -> None:
     """Print the medians and the median of the paired ratios."""
-    ratios = [o[0] / t[0] for o, t in zip(ours, theirs, strict=True)]
+    ratio, pairs = paired_ratios([o[0] for o in ours], [t[0] for t in theirs])
     print(
         f"{label}: chattui {statistics.median(o[0] for o in ours):.3f} s, "
         f"llm {statistics.median(t[0] for t in theirs):.3f} s, "
-        f"chattui / llm {statistics.median(ratios):.2f} (aim <= {aim:.2f}; "
-        f"pairs {' '.join(f'{r:.2f}' for r in ratios)})"
+        f"chattui / llm {ratio:.2f} (aim <= {aim:.2f}; pairs {pairs})"
     )
 
 
@@ -188,16 +171,23 @@ def main() -> None:
         run(theirs_ask, env)
         python = statistics.median(run([sys.executable, "-c", "pass"], env)[0] for _ in range(5))
         print(f"python -c pass {python:.3f} s; {args.reps} paired reps, medians")
-        ours, theirs = paired([*chattui, "--help"], [str(llm), "--help"], env, args.reps)
-        compare("--help", 0.15, ours, theirs)
+
+        def measure(command: list[str]) -> tuple[float, int]:
+            return run(command, env)
+
+        runs = interleaved(
+            {"ours": [*chattui, "--help"], "theirs": [str(llm), "--help"]}, args.reps, measure
+        )
+        compare("--help", 0.15, runs["ours"], runs["theirs"])
         print("  " + imports([*chattui[1:], "--help"], env))
-        ours, theirs = paired([*chattui, *ASK], theirs_ask, env, args.reps)
+        runs = interleaved({"ours": [*chattui, *ASK], "theirs": theirs_ask}, args.reps, measure)
+        ours, theirs = runs["ours"], runs["theirs"]
         compare("ask hi, 16 tokens", 0.50, ours, theirs)
-        memory = [o[1] / t[1] for o, t in zip(ours, theirs, strict=True)]
+        memory, _ = paired_ratios([o[1] for o in ours], [t[1] for t in theirs])
         print(
             f"  peak memory: chattui {statistics.median(o[1] for o in ours) / 1024:.0f} MiB, "
             f"llm {statistics.median(t[1] for t in theirs) / 1024:.0f} MiB, "
-            f"chattui / llm {statistics.median(memory):.2f} (aim <= 1.00)"
+            f"chattui / llm {memory:.2f} (aim <= 1.00)"
         )
         print("  " + imports([*chattui[1:], *ASK], env))
         print("  " + stages(env))

@@ -28,7 +28,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench.common import decode, demo_model, engine_settings
+from bench.common import decode, demo_model, engine_settings, fitted, paired_ratios
 from chattui.catalog import ModelSpec
 from chattui.conversation import Message, Role
 from chattui.cpu import usable_cores
@@ -60,20 +60,6 @@ def setup(where: Path) -> None:
     subprocess.run(["cmake", "-S", str(where), "-B", str(where / "build"), *flags], check=True)
     targets = ["--target", "llama-bench", "--target", "llama-completion"]
     subprocess.run(["cmake", "--build", str(where / "build"), *targets, "-j"], check=True)
-
-
-def words(count: int) -> Message:
-    """A user message of about ``count`` tokens (with the chat template's own)."""
-    return Message(Role.USER, " ".join(f"w{n % 97}" for n in range(count // 2)))
-
-
-def fitted(engine: LlamaEngine, tokens: int) -> list[Message]:
-    """A prompt that the template makes ``tokens`` long, give or take a few."""
-    count = tokens
-    for _ in range(4):
-        message = words(count)
-        count += tokens - len(engine.tokenize([message]))
-    return [words(count)]
 
 
 def kernel(binary: Path, model: Path, args: list[str]) -> float:
@@ -147,11 +133,11 @@ def parity(
     }
     aims = {"step": "no aim: llama-bench samples nothing", "decode": "aim >= 0.97"}
     for name, (ours, theirs) in rows.items():
-        ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+        ratio, pairs = paired_ratios(ours, theirs)
         print(
             f"{labels[name]:40s} chattui {median(ours):6.1f} tok/s, llama-bench "
-            f"{median(theirs):6.1f} tok/s, chattui / llama-bench {median(ratios):.3f} "
-            f"({aims.get(name, 'aim >= 0.97')}; pairs {' '.join(f'{r:.2f}' for r in ratios)})"
+            f"{median(theirs):6.1f} tok/s, chattui / llama-bench {ratio:.3f} "
+            f"({aims.get(name, 'aim >= 0.97')}; pairs {pairs})"
         )
 
 
@@ -211,11 +197,11 @@ def with_defaults(
         if match is None:
             raise SystemExit(f"no decode rate in llama-completion's output: {result.stderr[-300:]}")
         theirs.append(int(match.group(2)) / (float(match.group(1)) / 1000))
-    ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+    ratio, pairs = paired_ratios(ours, theirs)
     print(
         f"{LONG_REPLY} tokens, each tool's default sampling: chattui {median(ours):6.1f} tok/s, "
-        f"llama-completion {median(theirs):6.1f} tok/s, ratio {median(ratios):.2f} "
-        f"(aim >= 1.2; pairs {' '.join(f'{r:.2f}' for r in ratios)})"
+        f"llama-completion {median(theirs):6.1f} tok/s, ratio {ratio:.2f} "
+        f"(aim >= 1.2; pairs {pairs})"
     )
 
 
@@ -264,8 +250,8 @@ def main() -> None:
         f"llama-cpp-python stock  {stock_tps:7.1f} tok/s (n_ctx=512, {stock.n_threads} thread(s))"
     )
     # Ratios of runs made back to back, then their median: drift of a shared machine cancels.
-    vs_bare = median([e / b for e, b in zip(runs["engine"], runs["bare"], strict=True)])
-    vs_stock = median([e / s for e, s in zip(runs["engine"], runs["stock"], strict=True)])
+    vs_bare, _ = paired_ratios(runs["engine"], runs["bare"])
+    vs_stock, _ = paired_ratios(runs["engine"], runs["stock"])
     print(f"engine / bare loop      {vs_bare:.3f}  (median of paired ratios; target >= 0.97)")
     print(f"chattui defaults / stock defaults  {vs_stock:.3f}  (target >= 1.4)")
     same.close()

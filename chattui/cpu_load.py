@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from chattui.cpu import cgroup_quota
+
 PROC_STAT = Path("/proc/stat")
 WINDOW = 0.25
 """Seconds between two readings: long enough for clock ticks (10 ms) to average out."""
@@ -83,8 +85,6 @@ class LoadMeter:
         None without ``/proc/stat`` (macOS, Windows) and under a cgroup CPU quota: there the
         limit is a share of time, and the busy CPUs it runs on are mostly other tenants'.
         """
-        from chattui.cpu import cgroup_quota
-
         try:
             cpus = os.sched_getaffinity(0)
         except AttributeError:
