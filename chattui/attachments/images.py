@@ -6,6 +6,9 @@ from chattui.errors import AttachmentError
 
 TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 """The image types vision models are sent (what OpenAI-compatible servers take)."""
+MAX_PIXELS = 50_000_000
+"""Largest image, in pixels: a few kilobytes of PNG can claim a size that takes gigabytes of
+memory to decode, and no vision model reads more than a few megapixels."""
 
 
 def looks_like_image(head: bytes) -> bool:
@@ -28,5 +31,15 @@ def image_type(data: bytes, name: str) -> str:
     if mime not in TYPES:
         raise AttachmentError(
             f"{name}: an image of type {mime}; chattui sends PNG, JPEG, GIF and WebP images"
+        )
+    import io
+
+    import imagesize
+
+    width, height = imagesize.get(io.BytesIO(data))
+    if width * height > MAX_PIXELS:
+        raise AttachmentError(
+            f"{name}: an image of {width}x{height} pixels; chattui reads images of up to"
+            f" {MAX_PIXELS // 1_000_000} megapixels: scale it down first"
         )
     return mime

@@ -76,6 +76,8 @@ def _row(catalog: Catalog, spec: ModelSpec) -> dict[str, Any]:
         "url": spec.url,
         "sha256": spec.sha256,
         "pinned": spec.sha256 is not None,
+        "reads_images": spec.mmproj is not None,
+        "mmproj": str(catalog.locate_projector(spec.mmproj)) if spec.mmproj else None,
     }
 
 
@@ -239,6 +241,7 @@ def info(
             round(per_token * 1000 / 2**20, 1) if (per_token := kv_bytes_per_token(meta)) else None
         ),
         "has_chat_template": bool(template),
+        "mmproj": str(resolved.projector) if resolved.projector else None,
         "tools": (
             f"offered by its chat template, calls as {form.name} under a grammar"
             if (form := template_call_format(template)) and not resolved.spec.chat_format
@@ -268,20 +271,31 @@ def info(
 
 @models_app.command()
 def pull(model: ModelArgument) -> None:
-    """Download a catalog model, with progress; resumes an interrupted download."""
-    from chattui.download import download, part_path
-
+    """Download a catalog model (and its vision projector), with progress; resumes."""
     catalog = _catalog()
     spec = catalog.get(model)
     if spec is None:
         catalog.resolve(model)  # raises the unknown-model error
         raise ModelNotFoundError(f"unknown model '{model}'")
-    if spec.package or spec.path or spec.engine is EngineKind.SCRIPTED or not spec.url:
+    files: list[tuple[str, str | None, Path, int | None, str | None]] = []
+    if not (spec.package or spec.path or spec.engine is EngineKind.SCRIPTED):
+        files.append((spec.id, spec.url, catalog.locate(spec), spec.size, spec.sha256))
+    if spec.mmproj is not None and not spec.mmproj.path:
+        mmproj = spec.mmproj
+        where = catalog.locate_projector(mmproj)
+        files.append((f"{spec.id} projector", mmproj.url, where, mmproj.size, mmproj.sha256))
+    if not files or any(url is None and not target.is_file() for _, url, target, _, _ in files):
         raise UsageError(f"'{spec.id}' has no download URL; it is installed another way")
-    target = catalog.locate(spec)
-    if target.is_file():
-        echo(f"{spec.id} is already downloaded: {target}", err=True)
-        return
+    for label, url, target, size, sha256 in files:
+        if target.is_file():
+            echo(f"{label} is already downloaded: {target}", err=True)
+            continue
+        assert url is not None
+        _pull_file(label, url, target, size, sha256)
+
+
+def _pull_file(label: str, url: str, target: Path, size: int | None, sha256: str | None) -> None:
+    """Download one file to ``target``, verified, with a progress bar; Ctrl+C leaves a part."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -289,6 +303,8 @@ def pull(model: ModelArgument) -> None:
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+
+    from chattui.download import download, part_path
 
     console = _stderr_console()
     with Progress(
@@ -301,18 +317,18 @@ def pull(model: ModelArgument) -> None:
         console=console,
         disable=not console.is_terminal,  # no bar drawn into logs
     ) as progress:
-        task = progress.add_task(spec.id, total=spec.size)
+        task = progress.add_task(label, total=size)
 
         def show(state: Any) -> None:
             progress.update(task, completed=state.done, total=state.total)
 
         try:
-            done = download(spec.url, target, size=spec.size, sha256=spec.sha256, on_progress=show)
+            done = download(url, target, size=size, sha256=sha256, on_progress=show)
         except KeyboardInterrupt:
             progress.stop()
             echo(f"interrupted; run the same command to resume ({part_path(target)})", err=True)
             raise typer.Exit(130) from None
-    echo(f"downloaded {spec.id} to {target}; verified {done.verified}", err=True)
+    echo(f"downloaded {label} to {target}; verified {done.verified}", err=True)
 
 
 def _stderr_console() -> Any:
@@ -327,6 +343,10 @@ def add(
     model_id: Annotated[str | None, typer.Option("--id", help="Id to give it.")] = None,
     chat_format: Annotated[
         str | None, typer.Option(help="Chat format, if the file has no template.")
+    ] = None,
+    mmproj: Annotated[
+        Path | None,
+        typer.Option("--mmproj", help="Its vision projector (.gguf): the model reads images."),
     ] = None,
 ) -> None:
     """Register a GGUF file where it lies (no copy) in your models.toml."""
@@ -345,6 +365,7 @@ def add(
             f"{file.name} has no chat template; add it with --chat-format "
             f"({', '.join(KNOWN_CHAT_FORMATS)})"
         )
+    projector = _projector_file(mmproj) if mmproj is not None else None
     new_id = model_id or file.stem.lower()
     catalog = _catalog()
     existing = catalog.get(new_id)
@@ -359,9 +380,29 @@ def add(
             "path": str(file),
             "n_ctx": context,
             "chat_format": chat_format,
+            "mmproj": {"path": str(projector)} if projector is not None else None,
         },
     )
     echo(f'added {new_id} ({file}); use it with: chattui ask -m {new_id} "..."', err=True)
+
+
+def _projector_file(path: Path) -> Path:
+    """``--mmproj``: the absolute path of a vision projector GGUF.
+
+    Raises:
+        UsageError: It is missing, or not a projector.
+    """
+    from chattui.gguf import read_metadata
+
+    file = path.expanduser().absolute()
+    if not file.is_file():
+        raise UsageError(f"--mmproj: no such file: {file}")
+    if read_metadata(file).get("general.architecture") != "clip":
+        raise UsageError(
+            f"--mmproj: {file.name} is not a vision projector (a GGUF of architecture 'clip',"
+            " usually named mmproj-*.gguf)"
+        )
+    return file
 
 
 @models_app.command()

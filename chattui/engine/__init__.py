@@ -33,7 +33,7 @@ def open_engine(model: ResolvedModel, settings: EngineSettings) -> Engine:
     from chattui.engine.llama import LlamaEngine
 
     assert model.file is not None
-    return LlamaEngine(Path(model.file), model.spec, settings)
+    return LlamaEngine(Path(model.file), model.spec, settings, model.projector)
 
 
 def open_embedder(model: ResolvedModel, settings: EngineSettings) -> Embedder:

@@ -275,6 +275,8 @@ class Engine(Protocol):
     """How long loading took."""
     reads_images: bool
     """Whether images may be given to it (an endpoint's server decides for its models)."""
+    images_note: str
+    """Why a model that has a vision projector reads no images here (empty otherwise)."""
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Count the prompt tokens of ``messages`` as the model would see them."""

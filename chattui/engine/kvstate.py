@@ -22,7 +22,8 @@ from typing import Any
 
 MAGIC = b"CHATTUI-KV1\n"
 MIN_TOKENS = 256
-"""Chats shorter than this are quicker to evaluate than to read back."""
+"""Chats shorter than this are quicker to evaluate than to read back, unless they hold an image
+(below zero: an image's positions, see engine/llama_vision.py), which is slow to evaluate."""
 DEFAULT_CAP_MB = 2048
 STALE_PART = 600.0
 """Seconds after which a half-written file (``*.part``) is taken to be left by a killed write."""
@@ -57,12 +58,14 @@ class SnapshotStore:
         """Write a snapshot (atomically, 0600), then evict the oldest beyond the cap.
 
         Returns:
-            Whether it was written (short chats, a cap of 0 and write errors are not).
+            Whether it was written (short chats without images, a cap of 0 and write errors
+            are not).
         """
         if self.cap_bytes <= 0:
             self.delete_all()
             return False
-        if len(snapshot.tokens) < MIN_TOKENS or not len(snapshot.state):
+        short = len(snapshot.tokens) < MIN_TOKENS and min(snapshot.tokens, default=0) >= 0
+        if short or not len(snapshot.state):
             return False
         import tempfile
 

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from chattui.catalog import KNOWN_CHAT_FORMATS, ModelSpec
-from chattui.conversation import Message, Role, ToolSpec
+from chattui.conversation import (
+    Attachment,
+    AttachmentKind,
+    Message,
+    Role,
+    ToolSpec,
+    with_attachments,
+)
 from chattui.cpu import usable_cores
 from chattui.cpu_load import LoadMeter
 from chattui.engine.base import (
@@ -37,6 +44,7 @@ from chattui.engine.base import (
 )
 from chattui.engine.context import fit_messages
 from chattui.engine.kvstate import Snapshot
+from chattui.engine.llama_vision import Vision, tiny_png
 from chattui.engine.probe import Probe, RepackChoice, Verdicts, file_identity
 from chattui.engine.threads import ThreadTuner
 from chattui.engine.tool_calls import (
@@ -71,7 +79,9 @@ PENALTY_LAST_N = 64
 """Generated tokens the repeat penalty looks back on (llama-cpp-python's default)."""
 
 _log_callback: Any = None
-"""The ctypes log callback installed in llama.cpp; kept referenced so it is never collected."""
+"""The ctypes log callback installed in llama.cpp."""
+_log_callbacks: list[Any] = []
+"""Every log callback made, kept referenced so that none is collected while llama.cpp holds it."""
 _params_lock = threading.Lock()
 """Held while a model loads with its model params changed (see extra_buffer_types)."""
 
@@ -96,7 +106,13 @@ def route_llama_logs(verbose: bool, log_file: Path | None = None) -> None:
             append_private(log_file, line)
 
     _log_callback = llama_cpp.llama_log_callback(forward)
+    # Kept for good: a logger llama.cpp (or mtmd) was given must outlive every later change.
+    _log_callbacks.append(_log_callback)
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+    mtmd = sys.modules.get("llama_cpp.mtmd_cpp")
+    if mtmd is not None:  # a vision projector was loaded: its logs follow the same choice
+        mtmd.mtmd_log_set(_log_callback, ctypes.c_void_p(0))
+        mtmd.mtmd_helper_log_set(_log_callback, ctypes.c_void_p(0))
 
 
 def build_info() -> dict[str, Any]:
@@ -222,6 +238,59 @@ def probe_model(path: Path, threads: int, gpu_layers: int) -> None:
     llm.close()
 
 
+def probe_projector(
+    path: Path, threads: int, gpu_layers: int, projector: Path, extra_bufts: bool
+) -> None:
+    """The projector probe child's work: load the model and its projector, evaluate an image.
+
+    Raises:
+        ModelLoadError: llama.cpp cannot load the model, or the projector for it.
+    """
+    import llama_cpp
+
+    route_llama_logs(verbose=False)
+    llm = _load(
+        llama_cpp,
+        path,
+        load_params(512, threads, gpu_layers),
+        verbose=False,
+        extra_bufts=extra_bufts,
+    )
+    vision = _vision(projector, llm, threads, gpu_layers)
+    data = tiny_png(48, 32)
+    digest = hashlib.sha256(data).hexdigest()
+    kind = AttachmentKind.IMAGE
+    image = Attachment("probe.png", kind, len(data), digest, mime="image/png", data=data)
+    placeholders = list(vision.layout(image))
+    llm.eval(llm.tokenize(b"Look:", add_bos=True))
+    start = int(llm.n_tokens)
+    vision.evaluate(placeholders[0], {image.sha256: image}, llm._ctx.ctx, start, llm.n_batch)
+    llm.n_tokens = start + len(placeholders)
+    llm.eval(llm.tokenize(b" what is it?", add_bos=False))
+    vision.close()
+    llm.close()
+
+
+def _vision(projector: Path, llm: Any, threads: int, gpu_layers: int) -> Vision:
+    """Load ``projector`` for the loaded model ``llm``.
+
+    Raises:
+        ModelLoadError: llama.cpp cannot load it for this model.
+    """
+    import llama_cpp
+    from llama_cpp import mtmd_cpp
+
+    return Vision(
+        mtmd_cpp,
+        llama_cpp,
+        projector,
+        llm._model.model,
+        threads=threads,
+        gpu=gpu_layers != 0,
+        log_callback=_log_callback,
+    )
+
+
 def _load(
     llama_cpp: Any, path: Path, params: dict[str, Any], *, verbose: bool, extra_bufts: bool
 ) -> Any:
@@ -301,16 +370,24 @@ def _call_grammar(tools: Sequence[ToolSpec], room: int, form: CallFormat) -> Any
 class LlamaEngine:
     """A GGUF model loaded once and kept for a whole chat."""
 
-    def __init__(self, path: Path, spec: ModelSpec, settings: EngineSettings) -> None:
+    def __init__(
+        self,
+        path: Path,
+        spec: ModelSpec,
+        settings: EngineSettings,
+        projector: Path | None = None,
+    ) -> None:
         """Load the model.
 
         Args:
             path: The GGUF file.
             spec: Its catalog entry (context size, chat format override).
             settings: Overrides of context size, threads and GPU offload.
+            projector: Its vision projector (mmproj), with which it reads images.
 
         Raises:
-            ModelLoadError: The file is not a loadable GGUF.
+            ModelLoadError: The file is not a loadable GGUF, or the projector cannot be loaded
+                for it.
         """
         metadata = read_metadata(path)
         import llama_cpp
@@ -318,7 +395,6 @@ class LlamaEngine:
         route_llama_logs(settings.verbose, settings.log_file)
         self.model_id = spec.id
         self.path = path
-        self.reads_images = False  # no vision projector is loaded
         started = time.perf_counter()
         threads, gpu_layers = _threads_and_layers(settings)
         requested_ctx = settings.n_ctx or spec.n_ctx
@@ -364,6 +440,28 @@ class LlamaEngine:
         """Why the engine cannot go on (its context was lost), if it cannot."""
         self._settled = 0
         """Leading cached tokens evaluated as prompt batches (the rest was decoded one by one)."""
+        self.projector = projector
+        self.images_note = ""
+        """Why a model with a projector reads no images here (its probe crashed), if it does not."""
+        self._vision = (
+            self._load_vision(projector, settings, gpu_layers) if projector is not None else None
+        )
+        self.reads_images = self._vision is not None
+
+    def _load_vision(
+        self, projector: Path, settings: EngineSettings, gpu_layers: int
+    ) -> Vision | None:
+        """The projector, unless a probe of it crashed on this CPU (then ``images_note`` says so).
+
+        Raises:
+            ModelLoadError: It cannot be loaded for this model.
+        """
+        probe = Probe(Verdicts(settings.probe_folder), self.build, self.threads, gpu_layers)
+        crashed = probe.check_projector(self.path, projector, self.model_id, self.repack.enabled)
+        if crashed is not None:
+            self.images_note = crashed
+            return None
+        return _vision(projector, self._llm, self.threads, gpu_layers)
 
     def _make_formatter(self, llama_cpp: Any, spec: ModelSpec) -> Callable[..., Any]:
         from llama_cpp import llama_chat_format as formats
@@ -427,7 +525,10 @@ class LlamaEngine:
                 [*messages[:-1], replace(last, content="")] if last.tool_calls else messages[:-1]
             )
         text = not self.template_tools
-        wired = wire_messages(messages, text=text, parsed=True)
+        images: list[Attachment] = []
+        wired = wire_messages(
+            messages, text=text, parsed=True, render=self._image_render(messages, images)
+        )
         extra: dict[str, Any] = {}
         if tools and text:
             with_tools_in_system(wired, tools)
@@ -437,13 +538,48 @@ class LlamaEngine:
             rendered = self._format(messages=wired, **extra)
         except Exception as error:  # noqa: BLE001 - templates raise anything; report it
             raise ModelLoadError(f"the chat template of {self.path.name} failed: {error}") from None
-        tokens: list[int] = self._llm.tokenize(
-            (rendered.prompt + partial).encode("utf-8"),
-            add_bos=not rendered.added_special,
-            special=True,
-        )
+        prompt = rendered.prompt + partial
+        if not images:
+            tokens = self._text_tokens(prompt, bos=not rendered.added_special)
+        else:
+            assert self._vision is not None
+            tokens = []
+            for index, piece in enumerate(self._vision.split(prompt)):
+                if isinstance(piece, int):
+                    tokens += self._vision.layout(images[piece])
+                else:
+                    bos = index == 0 and not rendered.added_special
+                    tokens += self._text_tokens(piece, bos=bos)
         self._last_tokens = (key, tokens)
         return tokens
+
+    def _text_tokens(self, text: str, *, bos: bool) -> list[int]:
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=bos, special=True)
+        return tokens
+
+    def _image_render(
+        self, messages: Sequence[Message], images: list[Attachment]
+    ) -> Callable[[Message], dict[str, Any]] | None:
+        """How messages are written when images go in the prompt (None: they do not).
+
+        Each image is written as a marker and collected in ``images``; without a projector an
+        image is a line naming it.
+        """
+        vision = self._vision
+        if vision is None or not any(m.images for m in messages):
+            return None
+
+        def block(attachment: Attachment) -> str:
+            if attachment.kind is not AttachmentKind.IMAGE or not attachment.data:
+                return attachment.block()  # an image whose bytes were not kept: its name only
+            images.append(attachment)
+            return f"{attachment.block()}\n{vision.marker(len(images) - 1)}"
+
+        def render(message: Message) -> dict[str, Any]:
+            content = with_attachments(message.content, message.attachments, block)
+            return {"role": str(message.role), "content": content}
+
+        return render
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Count the prompt tokens of ``messages``, chat template included."""
@@ -472,6 +608,9 @@ class LlamaEngine:
         # Re-evaluate at least the last prompt token so fresh logits exist to sample from, and
         # whatever was decoded a token at a time (see settle).
         shared = min(shared, len(tokens) - 1, self._settled)
+        for start, end in self._image_spans(tokens):
+            if start < shared < end:  # an image is evaluated whole or not at all
+                shared = start
         if shared <= 0 or not llm._ctx.kv_cache_seq_rm(-1, shared, -1):
             llm.reset()
             shared = 0
@@ -514,7 +653,11 @@ class LlamaEngine:
             position = boundary
 
     def _prompt_batches(
-        self, start: int, end: int, marks: Sequence[int] = ()
+        self,
+        start: int,
+        end: int,
+        marks: Sequence[int] = (),
+        images: Mapping[int, int] | None = None,
     ) -> Iterator[tuple[int, int]]:
         """Split the prompt positions ``start..end`` into the batches to evaluate.
 
@@ -523,16 +666,39 @@ class LlamaEngine:
         much was cached: boundaries at multiples of ``PROMPT_CHUNK``, where a message's
         attachments end (``marks``: a KV snapshot of them ends there), and the last prompt
         token alone. A seed then gives the same reply from a cold cache, a warm one or a new
-        process.
+        process. An image's positions (``images``: where each begins and ends) are one batch.
         """
+        images = images or {}
         last = end - 1
         position = start
         while position < last:
+            if position in images:
+                yield position, images[position]
+                position = images[position]
+                continue
             boundary = min(last, (position // PROMPT_CHUNK + 1) * PROMPT_CHUNK)
-            boundary = min([boundary, *(m for m in marks if position < m < boundary)])
+            boundary = min([boundary, *(m for m in (*marks, *images) if position < m < boundary)])
             yield position, boundary
             position = boundary
         yield last, end
+
+    def _image_spans(self, tokens: Sequence[int]) -> list[tuple[int, int]]:
+        """Where each image chunk's placeholders begin and end in ``tokens``."""
+        vision = self._vision
+        if vision is None or not tokens or min(tokens) >= 0:
+            return []
+        spans: list[tuple[int, int]] = []
+        index = 0
+        while index < len(tokens):
+            if not vision.is_start(tokens[index]):
+                index += 1
+                continue
+            end = index + 1
+            while end < len(tokens) and tokens[end] == tokens[end - 1] - 1:
+                end += 1
+            spans.append((index, end))
+            index = end
+        return spans
 
     def _attachments_end(self, messages: Sequence[Message], index: int) -> int:
         """Where message ``index``'s attachments end among the prompt's tokens.
@@ -647,13 +813,17 @@ class LlamaEngine:
             self._make_room(len(tokens) + REPLY_ROOM)
             # Evaluate the new prompt tokens batch by batch so a stop lands between batches.
             marks = self._marks(reply.fit.messages)
-            for begin, end in self._prompt_batches(reused, len(tokens), marks):
+            images = dict(self._image_spans(tokens))
+            for begin, end in self._prompt_batches(reused, len(tokens), marks, images):
                 if reply.stop_requested:
                     finish = FinishReason.STOPPED
                     return
                 if self._tuner is not None:  # a long prompt too leaves busy cores alone
                     self._use_threads(self._threads_set[0], self._tuner.prompt_threads())
-                llm.eval(tokens[begin:end])
+                if begin in images:
+                    self._eval_image(tokens[begin:end], reply.fit.messages)
+                else:
+                    llm.eval(tokens[begin:end])
                 self._settled = end
                 evaluated += end - begin
                 reply.prompt_progress(evaluated, len(tokens) - reused)
@@ -704,6 +874,18 @@ class LlamaEngine:
                 finish = FinishReason.STOPPED  # the consumer left early
             reply.finish(stats())
 
+    def _eval_image(self, placeholders: list[int], messages: Sequence[Message]) -> None:
+        """Evaluate the image chunk these placeholders stand for, where the cache ends."""
+        llm, vision = self._llm, self._vision
+        assert vision is not None
+        images = {a.sha256: a for message in messages for a in message.images}
+        begin = int(llm.n_tokens)
+        end = vision.evaluate(placeholders[0], images, llm._ctx.ctx, begin, llm.n_batch)
+        if end != begin + len(placeholders):
+            raise GenerationError("the projector placed an image over more positions than it said")
+        llm.input_ids[begin:end] = placeholders
+        llm.n_tokens = end
+
     @functools.cached_property
     def snapshot_key(self) -> str:
         """Model file, context size, KV type, kernels, chat template and llama.cpp build, hashed."""
@@ -716,6 +898,7 @@ class LlamaEngine:
             str(self.repack.enabled),
             template,
             self.build,
+            *(file_identity(self.projector) if self._vision is not None and self.projector else []),
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -848,6 +1031,8 @@ class LlamaEngine:
             llm.n_tokens = len(cached)
             return
         context.kv_cache_clear()
+        # Images cannot be evaluated from placeholders: the next prompt evaluates them again.
+        cached = cached[: next((i for i, t in enumerate(cached) if t < 0), len(cached))]
         for begin, end in self._chunks(0, len(cached)):
             llm.eval(cached[begin:end])
         self._settled = len(cached)
@@ -874,6 +1059,8 @@ class LlamaEngine:
         """Free the model and its context now (safe to call twice)."""
         if self._llm is None:
             return
+        if self._vision is not None:
+            self._vision.close()
         self._llm.close()
         # Drop the last reference while the interpreter is whole: llama-cpp-python's __del__
         # methods fail noisily when they only run at interpreter shutdown.

@@ -9,7 +9,11 @@ one that hangs, means "load without extra buffer types"; a child that fails othe
 file, no memory) is reported as that. The verdict is remembered in the cache folder, keyed by
 llama.cpp's build, the CPU's feature flags and the model file, so the probe runs once.
 
-The child is ``python -c CHILD MODEL THREADS GPU_LAYERS``: it runs ``main`` below.
+A vision projector (mmproj) is probed the same way before its first use with a model: a child
+loads both and evaluates an image. One that crashes leaves the model reading no images, and
+says why; it never takes the process down.
+
+The child is ``python -c CHILD MODEL THREADS GPU_LAYERS [PROJECTOR REPACK]``: it runs ``main``.
 """
 
 from __future__ import annotations
@@ -218,19 +222,52 @@ class Probe:
         record = self.verdicts.get(key)
         if record is None:
             result = run_probe(self._command(path), self.timeout or self._timeout(path))
-            if result.outcome is Outcome.FAILED:
-                raise ModelLoadError(result.detail)
-            record = {
-                "outcome": str(result.outcome),
-                "detail": result.detail,
-                "model": model_name,
-                "file": str(path),
-                "seconds": round(result.seconds, 3),
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "stderr": result.stderr[-2000:] if result.outcome is Outcome.CRASHED else "",
-            }
-            self.verdicts.put(key, record)
+            record = self._remember(key, result, model_name, path)
         return verdict_choice(record)
+
+    def check_projector(
+        self, path: Path, projector: Path, model_name: str, extra_bufts: bool
+    ) -> str | None:
+        """Probe the vision projector with the model, once per build, CPU and pair of files.
+
+        Returns:
+            None when it may be loaded; else why not ("a probe of its projector crashed...").
+
+        Raises:
+            ModelLoadError: The probe failed for a reason other than a crash (its message).
+        """
+        parts = ["projector", self.key(path), *file_identity(projector), str(extra_bufts)]
+        key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+        record = self.verdicts.get(key)
+        if record is None:
+            command = [*self._command(path), str(projector), "1" if extra_bufts else "0"]
+            timeout = self.timeout or self._timeout(path) + self._timeout(projector)
+            result = run_probe(command, timeout)
+            record = self._remember(key, result, f"{model_name} with its projector", projector)
+        choice = verdict_choice(record)
+        return None if choice.enabled else choice.reason
+
+    def _remember(
+        self, key: str, result: ProbeResult, model_name: str, path: Path
+    ) -> dict[str, object]:
+        """Keep a probe's verdict under ``key``; a failure is no verdict (it is raised).
+
+        Raises:
+            ModelLoadError: The child failed for a reason other than a crash (its message).
+        """
+        if result.outcome is Outcome.FAILED:
+            raise ModelLoadError(result.detail)
+        record: dict[str, object] = {
+            "outcome": str(result.outcome),
+            "detail": result.detail,
+            "model": model_name,
+            "file": str(path),
+            "seconds": round(result.seconds, 3),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "stderr": result.stderr[-2000:] if result.outcome is Outcome.CRASHED else "",
+        }
+        self.verdicts.put(key, record)
+        return record
 
     def _command(self, path: Path) -> list[str]:
         if self.command is not None:
@@ -273,15 +310,20 @@ def main(argv: Sequence[str]) -> int:
     faulthandler.enable(all_threads=True)  # a crash's Python stack goes to the parent
     try:
         path, threads, gpu_layers = Path(argv[0]), int(argv[1]), int(argv[2])
+        projector = Path(argv[3]) if len(argv) > 3 else None
+        extra_bufts = len(argv) > 4 and argv[4] == "1"
     except (IndexError, ValueError):
-        print("usage: MODEL THREADS GPU_LAYERS", file=sys.stderr)
+        print("usage: MODEL THREADS GPU_LAYERS [PROJECTOR REPACK]", file=sys.stderr)
         return 2
     # Orphaned (chattui killed meanwhile), a hung child still ends on its own.
     faulthandler.dump_traceback_later(BASE_TIMEOUT + TIMEOUT_PER_GIB * 64, exit=True)
-    from chattui.engine.llama import probe_model
+    from chattui.engine.llama import probe_model, probe_projector
 
     try:
-        probe_model(path, threads, gpu_layers)
+        if projector is not None:
+            probe_projector(path, threads, gpu_layers, projector, extra_bufts)
+        else:
+            probe_model(path, threads, gpu_layers)
     except ChattuiError as error:
         print(error, file=sys.stderr)
         return EXIT_FAILED

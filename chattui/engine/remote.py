@@ -242,6 +242,7 @@ class RemoteEngine:
         self.name = model.remote_name
         self.model_id = model.spec.id
         self.reads_images = True  # the server says if the model cannot
+        self.images_note = ""
         self._client = open_client(self.endpoint)  # the probes below and every reply use it
         try:
             served = {m.id: m for m in list_models(self.endpoint, client=self._client)}

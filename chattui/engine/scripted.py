@@ -49,6 +49,7 @@ class ScriptedEngine:
         """
         self.replies = replies
         self.reads_images = False
+        self.images_note = ""
         self.model_id = model_id
         self.n_ctx = n_ctx
         self.delay = delay

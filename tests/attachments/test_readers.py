@@ -217,6 +217,13 @@ def test_images_keep_their_bytes_and_type(tmp_path: Path) -> None:
     (tmp_path / "big.png").write_bytes(make_png((600, 600)))
     message = refused(tmp_path / "big.png", Limits(image_bytes=1000))
     assert "attach_max_image_mb" in message
+    # A few hundred bytes that claim 20,000 x 20,000 pixels (gigabytes once decoded).
+    bomb = bytearray(make_png())
+    bomb[16:24] = (20_000).to_bytes(4, "big") * 2
+    (tmp_path / "bomb.png").write_bytes(bytes(bomb))
+    assert "an image of 20000x20000 pixels; chattui reads images of up to 50" in refused(
+        tmp_path / "bomb.png"
+    )
 
 
 @pytest.fixture

@@ -211,3 +211,30 @@ async def test_attach_send_regenerate_and_reopen_on_the_real_engine(
         chat = await ready(pilot)
         first = chat.query_one(Transcript).query(UserMessage).first()
         assert "📎 notes.md" in str(first.render())
+
+
+async def test_an_image_in_the_app_on_a_local_vision_model(
+    app_factory: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vision_catalog: str
+) -> None:
+    from chattui.sampling import Sampling
+    from tests.engine.projector import IMAGE_POSITIONS
+    from tests.engine.test_vision import image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "red.png").write_bytes(image((220, 20, 20)).data)
+    short = Config(sampling=Sampling(max_tokens=6, temperature=0.0, seed=1))
+    app = app_factory(real=True, config=short, model=vision_catalog)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        bar = await attach(pilot, "/file red.png", 1)
+        tokens = bar.items[0].tokens
+        assert tokens is not None and tokens >= IMAGE_POSITIONS
+        assert "image" in str(bar.render())
+        await send(pilot, "What is in it?")
+        user = stored(app)[0]
+        assert user.attachments[0].kind == "image" and user.attachments[0].tokens == tokens
+        used = chat.host.session.history[-1].info  # type: ignore[union-attr]
+        assert used is not None and (used.prompt_tokens or 0) > tokens
+        await pilot.press("ctrl+r")
+        await finished(pilot)
+        assert len(stored(app)) == 2
