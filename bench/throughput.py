@@ -7,9 +7,12 @@
    256-token prompt (llama-bench ``-n 128 -d 256``; chattui's whole token step, and its decode
    step alone, which is what llama-bench times) and a 512-token prompt (``-p 512``), with the
    same threads, repacking and flash attention as chattui; each rep runs both, and the figure
-   is the median of the paired ratios chattui / llama-bench (aims >= 0.97).
+   is the median of the paired ratios chattui / llama-bench (aims >= 0.97); and the same
+   decode in contexts allocated larger than needed, which is why the engine allocates tight.
+3. A 512-token reply with each tool's default sampling against llama.cpp's own ``llama-cli``
+   (built by ``--setup`` too), from the rate it prints (``--show-timings``).
 
-Run: python -m bench.throughput --setup    (once: builds llama-bench, a few minutes)
+Run: python -m bench.throughput --setup    (once: builds llama-bench and llama-cli, minutes)
      python -m bench.throughput [--reps 9] [--tokens 200]
 """
 
@@ -40,12 +43,13 @@ SEED = 11
 LLAMA_CPP = Path.home() / ".cache" / "chattui-bench" / f"llama.cpp-{version('llama-cpp-python')}"
 LLAMA_BENCH = LLAMA_CPP / "build" / "bin" / "llama-bench"
 LONG_REPLY = 512
-EVAL_LINE = re.compile(r"\beval time =\s*([\d.]+) ms /\s*(\d+) runs")
+GENERATION = re.compile(r"Generation: ([\d.]+) t/s")
+"""llama-cli's decode rate, from the line ``--show-timings`` prints after a reply."""
 DEPTH, DECODE, PROMPT_TOKENS = 256, 128, 512
 
 
 def setup(where: Path) -> None:
-    """Build llama-bench from the llama.cpp source the installed llama-cpp-python vendors."""
+    """Build llama-bench and llama-cli from the llama.cpp the installed llama-cpp-python vendors."""
     pinned = f"llama-cpp-python=={version('llama-cpp-python')}"
     with tempfile.TemporaryDirectory() as folder:
         download = [sys.executable, "-m", "pip", "download", "-q", "--no-deps"]
@@ -57,8 +61,9 @@ def setup(where: Path) -> None:
         where.parent.mkdir(parents=True, exist_ok=True)
         source.rename(where)
     flags = ["-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF"]
+    flags.append("-DLLAMA_BUILD_SERVER=ON")  # llama-cli is built on the server's code
     subprocess.run(["cmake", "-S", str(where), "-B", str(where / "build"), *flags], check=True)
-    targets = ["--target", "llama-bench", "--target", "llama-completion"]
+    targets = ["--target", "llama-bench", "--target", "llama-cli"]
     subprocess.run(["cmake", "--build", str(where / "build"), *targets, "-j"], check=True)
 
 
@@ -141,6 +146,29 @@ def parity(
         )
 
 
+def allocation(engine: LlamaEngine, reps: int) -> None:
+    """Decode at depth 256 in contexts allocated larger than it needs, against a tight one.
+
+    Why the engine allocates its KV cache tight (``REPLY_ROOM``, ``GROWTH``): without flash
+    attention every cell allocated lengthens the rows decoding reads, used or not.
+    """
+    at_depth = fitted(engine, DEPTH)
+    greedy = GenerationOptions(temperature=0.0, max_tokens=DECODE, ignore_eos=True)
+    sizes = (512, 768, 1024)
+    runs: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(reps):
+        for size in sizes:
+            engine._llm._ctx.close()
+            engine._install(engine._new_context(size), [], None)
+            runs[size].append(decode(engine, at_depth, greedy).decode_tps)
+    for size in sizes[1:]:
+        ratio, pairs = paired_ratios(runs[size], runs[sizes[0]])
+        print(
+            f"{DECODE} tokens at depth {DEPTH} in {size} cells vs {sizes[0]}: {ratio:.3f} "
+            f"({median(runs[size]):.1f} vs {median(runs[sizes[0]]):.1f} tok/s; pairs {pairs})"
+        )
+
+
 def bare_decode_tps(llm: Any, tokens: list[int], limit: int, options: GenerationOptions) -> float:
     """Decode tokens/s of the plain llama-cpp-python generate loop (first to last token)."""
     import llama_cpp
@@ -176,16 +204,16 @@ def with_defaults(
 ) -> None:
     """A 512-token reply with each tool's default sampling: chattui vs llama.cpp's own CLI.
 
-    llama-completion is llama-cli without the chat loop: the same sampling defaults and
-    context set-up. Both get the same threads, repacking and flash attention; its figure is
-    the decode rate it prints.
+    llama-cli answers one turn (``-st``) in its chat template, as chattui does. Both get the
+    same threads, repacking and flash attention; its figure is the decode rate it prints.
     """
     options = Sampling.from_mapping({"max_tokens": LONG_REPLY, "ignore_eos": True})
     ours_options = options.over(spec.sampling).resolve()
     text = PROMPT[0].content
     command = [
         str(binary), "-m", str(model), "-p", text, "-n", str(LONG_REPLY), "--ignore-eos",
-        "-no-cnv", "-t", str(usable_cores()), "-fa", "on" if engine.flash_attn else "off",
+        "-st", "--show-timings", "-t", str(usable_cores()),
+        "-fa", "on" if engine.flash_attn else "off",
         "--repack" if engine.repack.enabled else "--no-repack",
     ]  # fmt: skip
     ours: list[float] = []
@@ -193,14 +221,14 @@ def with_defaults(
     for _ in range(reps):
         ours.append(decode(engine, PROMPT, ours_options).decode_tps)
         result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        match = EVAL_LINE.search(result.stdout + result.stderr)
+        match = GENERATION.search(result.stdout + result.stderr)
         if match is None:
-            raise SystemExit(f"no decode rate in llama-completion's output: {result.stderr[-300:]}")
-        theirs.append(int(match.group(2)) / (float(match.group(1)) / 1000))
+            raise SystemExit(f"no decode rate in llama-cli's output: {result.stderr[-300:]}")
+        theirs.append(float(match.group(1)))
     ratio, pairs = paired_ratios(ours, theirs)
     print(
         f"{LONG_REPLY} tokens, each tool's default sampling: chattui {median(ours):6.1f} tok/s, "
-        f"llama-completion {median(theirs):6.1f} tok/s, ratio {ratio:.2f} "
+        f"llama-cli {median(theirs):6.1f} tok/s, ratio {ratio:.2f} "
         f"(aim >= 1.2; pairs {pairs})"
     )
 
@@ -261,10 +289,13 @@ def main() -> None:
         engine = LlamaEngine(model.file, model.spec, engine_settings())  # as a chat starts
         prompter = LlamaEngine(model.file, model.spec, engine_settings())
         parity(engine, prompter, args.llama_bench, model.file, args.reps)
+        allocation(prompter, args.reps)
         prompter.close()
-        completion = args.llama_bench.parent / "llama-completion"
-        if completion.exists():
-            with_defaults(engine, completion, model.file, model.spec, args.reps)
+        cli = args.llama_bench.parent / "llama-cli"
+        if cli.exists():
+            with_defaults(engine, cli, model.file, model.spec, args.reps)
+        else:
+            print(f"no llama-cli at {cli}: python -m bench.throughput --setup builds it")
     else:
         print(f"no llama-bench at {args.llama_bench}: python -m bench.throughput --setup builds it")
     engine.close()
