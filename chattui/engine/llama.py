@@ -608,14 +608,17 @@ class LlamaEngine:
         fit = fit_messages(messages, count, self.n_ctx, options.max_tokens)
         return Reply(fit, lambda reply: self._generate(reply, options))
 
-    def _reuse_prefix(self, tokens: list[int]) -> int:
-        """Keep the cached tokens shared with ``tokens``; return how many are kept."""
+    def _reuse_prefix(self, tokens: list[int], images: Mapping[int, int]) -> int:
+        """Keep the cached tokens shared with ``tokens``; return how many are kept.
+
+        ``images``: where each image chunk begins and ends in ``tokens``.
+        """
         llm = self._llm
         shared = int(llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens))
         # Re-evaluate at least the last prompt token so fresh logits exist to sample from, and
         # whatever was decoded a token at a time (see settle).
         shared = min(shared, len(tokens) - 1, self._settled)
-        for start, end in self._image_spans(tokens):
+        for start, end in images.items():
             if start < shared < end:  # an image is evaluated whole or not at all
                 shared = start
         if shared <= 0 or not llm._ctx.kv_cache_seq_rm(-1, shared, -1):
@@ -689,22 +692,18 @@ class LlamaEngine:
             position = boundary
         yield last, end
 
-    def _image_spans(self, tokens: Sequence[int]) -> list[tuple[int, int]]:
-        """Where each image chunk's placeholders begin and end in ``tokens``."""
+    def _image_spans(self, tokens: Sequence[int]) -> dict[int, int]:
+        """Where each image chunk's placeholders begin in ``tokens``, and where they end."""
         vision = self._vision
         if vision is None or not tokens or min(tokens) >= 0:
-            return []
-        spans: list[tuple[int, int]] = []
+            return {}
+        spans: dict[int, int] = {}
         index = 0
         while index < len(tokens):
-            if not vision.is_start(tokens[index]):
-                index += 1
-                continue
-            end = index + 1
-            while end < len(tokens) and tokens[end] == tokens[end - 1] - 1:
-                end += 1
-            spans.append((index, end))
-            index = end
+            positions = vision.positions(tokens[index])
+            if positions:
+                spans[index] = index + positions
+            index += positions or 1
         return spans
 
     def _attachments_end(self, messages: Sequence[Message], index: int) -> int:
@@ -789,7 +788,8 @@ class LlamaEngine:
         if self._tuner is not None:
             self._tuner.start()
         tokens = self.tokenize(reply.fit.messages, options.tools)
-        reused = self._reuse_prefix(tokens)
+        images = self._image_spans(tokens)
+        reused = self._reuse_prefix(tokens, images)
         watcher = CallWatcher(self.call_format) if options.tools else None
         seed = options.seed if options.seed is not None else random.randrange(2**32 - 1)  # noqa: S311 - a sampling seed
         completion = 0
@@ -820,7 +820,6 @@ class LlamaEngine:
             self._make_room(len(tokens) + REPLY_ROOM)
             # Evaluate the new prompt tokens batch by batch so a stop lands between batches.
             marks = self._marks(reply.fit.messages)
-            images = dict(self._image_spans(tokens))
             for begin, end in self._prompt_batches(reused, len(tokens), marks, images):
                 if reply.stop_requested:
                     finish = FinishReason.STOPPED

@@ -79,8 +79,9 @@ class Vision:
         self._marker = f"<__chattui_image_{secrets.token_hex(8)}_"
         """Begins the marker of an image in a rendered prompt: random, so no text contains it."""
         self._layouts: dict[str, tuple[int, ...]] = {}
-        self._starts: dict[int, tuple[str, int]] = {}
-        """Each image chunk's first placeholder: its image's sha256, and which chunk it is."""
+        self._starts: dict[int, tuple[str, int, int]] = {}
+        """Each image chunk's first placeholder: its image's sha256, which chunk it is, and the
+        positions it fills."""
 
     def layout(self, image: Attachment) -> tuple[int, ...]:
         """What ``image`` takes in the prompt, as tokens.
@@ -106,8 +107,9 @@ class Vision:
                     tokens += [int(pointer[i]) for i in range(count.value)]
                     continue
                 start = placeholder(image.sha256, ordinal)
-                tokens += range(start, start - mtmd.mtmd_input_chunk_get_n_pos(chunk), -1)
-                self._starts[start] = (image.sha256, ordinal)
+                positions = mtmd.mtmd_input_chunk_get_n_pos(chunk)
+                tokens += range(start, start - positions, -1)
+                self._starts[start] = (image.sha256, ordinal, positions)
                 ordinal += 1
         if len(self._layouts) >= LAYOUTS_KEPT:
             self._layouts.pop(next(iter(self._layouts)))
@@ -125,9 +127,10 @@ class Vision:
             pieces.append(int(piece) if number % 2 else piece)
         return pieces
 
-    def is_start(self, token: int) -> bool:
-        """Whether ``token`` is the first placeholder of an image chunk."""
-        return token in self._starts
+    def positions(self, token: int) -> int:
+        """The positions of the image chunk ``token`` is the first placeholder of (0: none)."""
+        found = self._starts.get(token)
+        return found[2] if found is not None else 0
 
     def evaluate(
         self,
@@ -140,7 +143,7 @@ class Vision:
         """Encode the image chunk whose first placeholder is ``start`` into ``context``.
 
         Args:
-            start: The chunk's first placeholder (``is_start``).
+            start: The chunk's first placeholder (see ``positions``).
             images: The prompt's images by sha256.
             context: The ``llama_context`` pointer.
             position: Where the chunk begins.
@@ -152,7 +155,7 @@ class Vision:
         Raises:
             GenerationError: The image is not in the prompt, or llama.cpp failed on it.
         """
-        sha, ordinal = self._starts[start]
+        sha, ordinal, _ = self._starts[start]
         image = images.get(sha)
         if image is None:
             raise GenerationError("an image of the prompt is gone; send the message again")
