@@ -103,7 +103,9 @@ class BurstDriver(LinuxDriver):
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
         parser = XTermParser(self._debug)
-        decode = getincrementaldecoder("utf-8")().decode
+        # A byte that is not UTF-8 (a Latin-1 terminal's é) is typed as U+FFFD: raised, it would
+        # end this thread, and the app would lose its keyboard.
+        decode = getincrementaldecoder("utf-8")(errors="replace").decode
         bursts = Bursts(self.process_message)
         try:
             while not self.exit_event.is_set():
