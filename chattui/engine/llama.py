@@ -859,13 +859,12 @@ class LlamaEngine:
                     break
                 self._make_room(llm.n_tokens + 2)
                 self._decode_step(token)
-            tail = decoder.decode(b"", final=True)
+            # What the decoder still holds is the start of a character the reply ended inside
+            # (a stop or max_tokens): not text. Flushed, it would be saved as U+FFFD.
             if watcher is not None:
-                tail = watcher.feed(tail)
                 held, reply.tool_calls = watcher.finish()
-                tail += held
-            if tail:
-                yield tail
+                if held:
+                    yield held
             ended = True
         except GenerationError:
             finish = FinishReason.ERROR

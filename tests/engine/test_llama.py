@@ -365,3 +365,21 @@ def test_a_snapshot_restores_the_matching_prefix_only(demo_model: ResolvedModel)
     other = LlamaEngine(demo_model.file, demo_model.spec, probed_settings(n_ctx=2048))
     assert other.snapshot_key != key  # another context size: never restored there
     other.close()
+
+
+def test_a_reply_cut_inside_a_character_ends_before_it(engine: LlamaEngine) -> None:
+    # The demo model writes most Chinese characters as two or three byte tokens: a reply cut
+    # after any of its tokens is the longer reply's text up to the last whole character, never
+    # a U+FFFD for the bytes of a character the cut left unfinished.
+    messages = [Message(Role.USER, "请用中文写一首关于春天的短诗。")]
+    cuts_inside = 0
+    for seed in (1, 2, 3):
+        options = GenerationOptions(temperature=1.0, seed=seed, ignore_eos=True)
+        whole = engine.stream(messages, replace(options, max_tokens=12))
+        full = "".join(whole)
+        shorter = [engine.stream(messages, replace(options, max_tokens=n)) for n in range(1, 12)]
+        texts = ["".join(reply) for reply in shorter]
+        for text in texts:
+            assert full.startswith(text), (text, full)
+        cuts_inside += sum(a == b for a, b in pairwise(["", *texts]))
+    assert cuts_inside > 0  # the model wrote characters of more than one token
