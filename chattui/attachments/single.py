@@ -13,6 +13,8 @@ from chattui.errors import AttachmentError
 
 HEAD = 8192
 """Bytes looked at to tell a file's kind."""
+PIPED = "stdin"
+"""The name of what was piped in, when it is attached."""
 
 
 def read_file(path: Path, name: str, limits: Limits) -> Attachment:
@@ -28,15 +30,7 @@ def read_file(path: Path, name: str, limits: Limits) -> Attachment:
         with path.open("rb") as handle:
             head = handle.read(HEAD)
             kind = _kind(head, path)
-            most = {
-                AttachmentKind.IMAGE: limits.image_bytes,
-                AttachmentKind.TEXT: limits.file_bytes,
-            }.get(kind, limits.page_bytes)
-            if before.st_size > most:
-                raise AttachmentError(
-                    f"{name}: {size_text(before.st_size)}, over the {size_text(most)} allowed"
-                    f" for {_limit_noun(kind)} ({_limit_key(kind)} in config.toml)"
-                )
+            most = _check_size(name, before.st_size, kind, limits)
             data = head + handle.read(most + 1 - len(head))
         after = path.stat()
     except OSError as error:
@@ -46,6 +40,24 @@ def read_file(path: Path, name: str, limits: Limits) -> Attachment:
     ) != after.st_size:
         raise AttachmentError(f"{name}: it changed while it was read; attach it again")
     return from_bytes(data, name, kind)
+
+
+def read_piped(data: bytes, limits: Limits) -> Attachment | None:
+    """What was piped in, as an attachment named "stdin" when it is a PDF or an image.
+
+    ``cat scan.pdf | chattui ask "summarize"`` attaches the PDF as ``-f scan.pdf`` would.
+
+    Returns:
+        None when the bytes are text: they belong in the prompt.
+
+    Raises:
+        AttachmentError: They are binary of another kind, or over the limit for their kind.
+    """
+    kind = _kind(data[:HEAD], Path(PIPED))
+    if kind is AttachmentKind.TEXT:
+        return None
+    _check_size(PIPED, len(data), kind, limits)
+    return from_bytes(data, PIPED, kind)
 
 
 def from_bytes(data: bytes, name: str, kind: AttachmentKind) -> Attachment:
@@ -92,6 +104,24 @@ def _kind(head: bytes, path: Path) -> AttachmentKind:
             " and images"
         )
     return AttachmentKind.TEXT
+
+
+def _check_size(name: str, size: int, kind: AttachmentKind, limits: Limits) -> int:
+    """The most bytes allowed for a file of ``kind``.
+
+    Raises:
+        AttachmentError: ``size`` is more than that.
+    """
+    most = {
+        AttachmentKind.IMAGE: limits.image_bytes,
+        AttachmentKind.TEXT: limits.file_bytes,
+    }.get(kind, limits.page_bytes)
+    if size > most:
+        raise AttachmentError(
+            f"{name}: {size_text(size)}, over the {size_text(most)} allowed"
+            f" for {_limit_noun(kind)} ({_limit_key(kind)} in config.toml)"
+        )
+    return most
 
 
 def _limit_noun(kind: AttachmentKind) -> str:

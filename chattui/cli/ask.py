@@ -76,8 +76,17 @@ class AskRequest:
     """Run every call without asking (--yes)."""
 
 
-def read_stdin(stream: IO[str] | None) -> str | None:
-    """Return piped stdin as text (undecodable bytes replaced), or None for a terminal/no stdin."""
+PIPED_MOST = 64 * 1024 * 1024
+"""Most bytes read from a pipe: more is no prompt (a context holds a few megabytes of text at
+most), and reading it all first would only fill the memory."""
+
+
+def read_stdin(stream: IO[str] | None) -> bytes | None:
+    """Piped stdin's bytes, or None for a terminal or no stdin.
+
+    Raises:
+        UsageError: More than ``PIPED_MOST`` bytes were piped in.
+    """
     if stream is None or stream.closed:
         return None
     try:
@@ -85,8 +94,36 @@ def read_stdin(stream: IO[str] | None) -> str | None:
             return None
     except ValueError:
         return None
-    raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode()
-    return raw.decode("utf-8", errors="replace")
+    if hasattr(stream, "buffer"):
+        raw: bytes = stream.buffer.read(PIPED_MOST + 1)
+    else:
+        raw = stream.read(PIPED_MOST + 1).encode()
+    if len(raw) > PIPED_MOST:
+        raise UsageError(
+            f"stdin: more than {PIPED_MOST // (1024 * 1024)} MiB piped in; pipe a part of it"
+            " (head -c), or attach the file with -f"
+        )
+    return raw
+
+
+def split_piped(raw: bytes | None, config: Config) -> tuple[str | None, Attachment | None]:
+    """Piped bytes as text for the prompt, or as an attachment when they are a PDF or an image.
+
+    Text is read as a file is: UTF-8 or UTF-16 with its byte order mark, other bytes U+FFFD.
+
+    Raises:
+        AttachmentError: They are binary of no kind chattui reads, or over its limit.
+    """
+    if not raw:
+        return None, None
+    from chattui.attachments import Limits
+    from chattui.attachments.single import read_piped
+    from chattui.attachments.text import decode
+
+    attachment = read_piped(raw, Limits.of(config))
+    if attachment is not None:
+        return None, attachment
+    return decode(raw)[0], None
 
 
 def compose_prompt(prompt: str, piped: str | None, *, attached: bool = False) -> str:
@@ -162,7 +199,10 @@ def run_ask(request: AskRequest, stdin: IO[str] | None) -> int:
     paths = resolve_paths()
     config = load_config(paths.config_file)
     attachments = read_files(request.files, config)  # a bad path fails before the model loads
-    prompt = compose_prompt(request.prompt, read_stdin(stdin), attached=bool(attachments))
+    piped, piped_file = split_piped(read_stdin(stdin), config)
+    if piped_file is not None:
+        attachments.append(piped_file)
+    prompt = compose_prompt(request.prompt, piped, attached=bool(attachments))
     from chattui.kb.bases import KnowledgeBases
 
     bases = KnowledgeBases.of(config, paths)

@@ -69,6 +69,37 @@ def test_stdin_and_a_file_and_a_prompt_go_together(tmp_path: Path, chattui_home:
     store.close()
 
 
+def test_a_pdf_piped_in_is_attached_and_other_binary_is_refused(chattui_home: Path) -> None:
+    from tests.attachments.test_readers import make_pdf
+
+    pdf = make_pdf(["The launch is planned for the ninth of March."])
+    result = run("ask", "summarize", "--json", *SHORT, stdin=pdf)
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [(a["name"], a["kind"]) for a in doc["attachments"]] == [("stdin", "pdf")]
+    store = stored(chattui_home)
+    user = store.get(doc["conversation_id"]).messages[0]
+    assert user.content == "summarize"
+    assert "ninth of March" in user.attachments[0].text
+    store.close()
+    # An executable is refused in one line before the model loads; nothing is saved.
+    refused = run("ask", "what is this", *SHORT, stdin=b"\x7fELF\x02\x01\x01" + bytes(64))
+    assert refused.code == 2
+    assert refused.stderr.startswith("chattui: stdin: a binary file")
+    assert refused.stderr.count("\n") == 1
+    assert len(run("history", "list").stdout.strip().splitlines()) == 1
+
+
+def test_utf16_text_piped_in_is_read_as_text(chattui_home: Path) -> None:
+    # PowerShell and some Windows tools write UTF-16 with a byte order mark.
+    result = run("ask", "translate", "--json", *SHORT, stdin="河流流向大海".encode("utf-16"))
+    assert result.code == 0, result.stderr
+    store = stored(chattui_home)
+    user = store.get(json.loads(result.stdout)["conversation_id"]).messages[0]
+    assert user.content == "河流流向大海\n\ntranslate"
+    store.close()
+
+
 def test_continuing_the_chat_gives_the_model_the_attachment_again(
     tmp_path: Path, chattui_home: Path
 ) -> None:
