@@ -20,6 +20,8 @@ from chattui.cli.output import OutputFormat, echo, print_json
 from chattui.errors import ChattuiError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chattui.cli.ask import AskRequest
     from chattui.sampling import Limit
 
@@ -36,20 +38,35 @@ app = typer.Typer(
 CTX_RANGE = (256, 1_048_576)
 """The context sizes ``--ctx`` takes."""
 
+
+def _lazy_completion(module: str, name: str) -> Callable[[str], list[str]]:
+    """A shell completion callback whose module is imported only when the shell asks."""
+
+    def complete(incomplete: str) -> list[str]:
+        found: list[str] = getattr(importlib.import_module(module), name)(incomplete)
+        return found
+
+    return complete
+
+
+_complete_model = _lazy_completion("chattui.cli.models", "complete_model")
+_complete_role = _lazy_completion("chattui.cli.roles", "complete_role")
+_complete_conversation = _lazy_completion("chattui.cli.history", "complete_conversation")
+_complete_base = _lazy_completion("chattui.cli.kb", "complete_base")
+
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Model id, alias, or path to a .gguf file."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model id, alias, or path to a .gguf file.",
+        autocompletion=_complete_model,
+    ),
 ]
 SystemOption = Annotated[
     str | None, typer.Option("--system", "-s", help="System prompt for this question.")
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show llama.cpp's log on stderr.")]
-
-
-def _complete_role(incomplete: str) -> list[str]:
-    from chattui.cli.roles import complete_role
-
-    return complete_role(incomplete)
 
 
 RoleOption = Annotated[
@@ -170,7 +187,12 @@ def ask(
         bool, typer.Option("--continue", "-c", help="Continue the most recent conversation.")
     ] = False,
     cid: Annotated[
-        str | None, typer.Option("--cid", help="Continue this conversation (id or prefix).")
+        str | None,
+        typer.Option(
+            "--cid",
+            help="Continue this conversation (id or prefix).",
+            autocompletion=_complete_conversation,
+        ),
     ] = None,
     after: Annotated[
         int | None,
@@ -201,6 +223,7 @@ def ask(
             metavar="NAME",
             help="Give the model the passages of this knowledge base that fit the question "
             "(chattui kb add NAME PATH makes one); the reply cites them as [1].",
+            autocompletion=_complete_base,
         ),
     ] = None,
     tools: Annotated[

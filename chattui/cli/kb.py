@@ -25,7 +25,24 @@ SKIPPED_SHOWN = 5
 """Skipped files named after an update (the rest counted)."""
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-NameArgument = Annotated[str, typer.Argument(help="The knowledge base's name.")]
+
+
+def complete_base(incomplete: str) -> list[str]:
+    """Shell completion: names of the knowledge bases starting with what was typed."""
+    try:
+        from chattui.kb.bases import KnowledgeBases
+        from chattui.paths import resolve_paths
+
+        names = KnowledgeBases(resolve_paths().kb_dir).names()
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
+NewNameArgument = Annotated[str, typer.Argument(help="The knowledge base's name.")]
+NameArgument = Annotated[
+    str, typer.Argument(help="The knowledge base's name.", autocompletion=complete_base)
+]
 
 
 def open_bases() -> KnowledgeBases:
@@ -40,7 +57,7 @@ def open_bases() -> KnowledgeBases:
 
 @kb_app.command()
 def add(
-    name: NameArgument,
+    name: NewNameArgument,
     paths: Annotated[list[str], typer.Argument(help="Folders and files to index.")],
 ) -> None:
     """Make a knowledge base from folders and files (.gitignore respected) and index it."""
@@ -53,7 +70,10 @@ def add(
 @kb_app.command()
 def update(
     name: Annotated[
-        str | None, typer.Argument(help="The base to update (all of them when left out).")
+        str | None,
+        typer.Argument(
+            help="The base to update (all of them when left out).", autocompletion=complete_base
+        ),
     ] = None,
 ) -> None:
     """Read again the files that changed, index new ones, drop the deleted ones."""

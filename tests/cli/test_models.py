@@ -360,6 +360,30 @@ def test_completion_callbacks(chattui_home: Path, scripted_models: Path) -> None
     assert complete_conversation("zzzz") == []
 
 
+def completed(*words: str) -> list[str]:
+    """What bash offers for the last of ``words``, asked as its completion script asks."""
+    line = ["chattui", *words]
+    env = {"COMP_WORDS": " ".join(line), "COMP_CWORD": str(len(line) - 1)}
+    result = run(env={**env, "_CHATTUI_COMPLETE": "complete_bash"})
+    assert result.code == 0 and result.stderr == "", result.stderr
+    return result.stdout.split()
+
+
+def test_the_shell_completes_models_chats_roles_and_bases(
+    tmp_path: Path, chattui_home: Path, scripted_models: Path
+) -> None:
+    cid = json.loads(run("ask", "-m", "echo", "hi", "--json").stdout)["conversation_id"]
+    (tmp_path / "notes.md").write_text("The river flows to the sea.\n")
+    assert run("kb", "add", "notes", str(tmp_path / "notes.md")).code == 0
+    assert "smollm2-135m" in completed("ask", "-m", "smol")
+    assert "echo" in completed("-m", "e")  # the chat app's own -m
+    assert completed("ask", "--cid", cid[:3]) == [cid]
+    assert completed("ask", "-r", "tr") == ["translate"]
+    assert completed("ask", "--kb", "n") == ["notes"]
+    assert completed("kb", "search", "no") == ["notes"]
+    assert completed("ask", "-m", "./") == []  # bash then completes file names itself
+
+
 def test_doctor(chattui_home: Path) -> None:
     result = run("doctor", "--json")
     assert result.code == 0, result.stderr
