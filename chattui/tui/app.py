@@ -140,6 +140,18 @@ class ChatApp(ErrorBoundary, App[None]):
         self._quit_models()
         self.exit()
 
+    def action_help_quit(self) -> None:
+        """Ctrl+C, no text selected: stop the reply in flight as Esc does, or say how to quit.
+
+        Where other chat tools stop a reply on Ctrl+C, a user presses it by reflex; Textual's own
+        answer ("Press ctrl+q to quit") would leave the reply running.
+        """
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen) and screen.host.busy:
+                screen.host.stop()
+                return
+        self.notify("Ctrl+Q quits chattui (Ctrl+C stops a reply, and copies selected text)")
+
     def _quit_models(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):

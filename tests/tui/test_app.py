@@ -65,13 +65,15 @@ async def finished(pilot: Pilot[None]) -> None:
     await until(pilot, lambda: not chat.host.busy and chat.view.stream is None, "the reply to end")
 
 
-async def send_and_stop(pilot: Pilot[None], text: str, enough: Callable[[str], bool]) -> None:
-    """Send ``text``, press Esc once the streamed reply satisfies ``enough``, await the end."""
+async def send_and_stop(
+    pilot: Pilot[None], text: str, enough: Callable[[str], bool], key: str = "escape"
+) -> None:
+    """Send ``text``, press ``key`` once the streamed reply satisfies ``enough``, await the end."""
     chat = screen(pilot.app)  # type: ignore[arg-type]
     chat.query_one(PromptInput).load_text(text)
     await pilot.press("enter")
     await until(pilot, lambda: enough(streamed(chat)), "enough of the reply")
-    await pilot.press("escape")
+    await pilot.press(key)
     await finished(pilot)
 
 
@@ -166,6 +168,21 @@ async def test_escape_stops_and_keeps_partial(app_factory: AppFactory) -> None:
         assert reply.info is not None and reply.info.finish_reason == "stopped"
         assert 5 <= reply.content.count("word") < 400
         assert chat.query_one(Transcript).replies()[-1].text == reply.content
+
+
+async def test_ctrl_c_stops_the_reply_and_otherwise_says_how_to_quit(
+    app_factory: AppFactory,
+) -> None:
+    app = app_factory(replies=["word " * 400], delay=0.01)
+    async with app.run_test() as pilot:
+        await ready(pilot)
+        await send_and_stop(pilot, "Tell me a lot", lambda text: "word" in text, key="ctrl+c")
+        reply = stored(app)[1]
+        assert reply.info is not None and reply.info.finish_reason == "stopped"
+        assert not app._notifications  # a stop, not a hint
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: notified(app, "Ctrl+Q quits chattui"), "the hint")
+        assert app.is_running
 
 
 async def test_regenerate_and_edit(app_factory: AppFactory) -> None:
