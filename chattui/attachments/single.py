@@ -13,6 +13,7 @@ from chattui.errors import AttachmentError
 
 HEAD = 8192
 """Bytes looked at to tell a file's kind."""
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PIPED = "stdin"
 """The name of what was piped in, when it is attached."""
 
@@ -43,7 +44,7 @@ def read_file(path: Path, name: str, limits: Limits) -> Attachment:
 
 
 def read_piped(data: bytes, limits: Limits) -> Attachment | None:
-    """What was piped in, as an attachment named "stdin" when it is a PDF or an image.
+    """What was piped in, as an attachment named "stdin" when it is a PDF, a .docx or an image.
 
     ``cat scan.pdf | chattui ask "summarize"`` attaches the PDF as ``-f scan.pdf`` would.
 
@@ -88,16 +89,19 @@ def _kind(head: bytes, path: Path) -> AttachmentKind:
     """
     if head.startswith(b"%PDF-"):
         return AttachmentKind.PDF
-    if head.startswith(b"PK\x03\x04") and path.suffix.lower() == ".docx":
+    zipped = head.startswith(b"PK\x03\x04")
+    if zipped and path.suffix.lower() == ".docx":
         return AttachmentKind.DOCUMENT
     from chattui.attachments.images import looks_like_image
 
     if looks_like_image(head):
         return AttachmentKind.IMAGE
-    if is_binary(head):
+    if is_binary(head) or zipped:
         import filetype
 
         found = filetype.guess(head)
+        if found is not None and found.mime == DOCX:  # a .docx by another name, or piped in
+            return AttachmentKind.DOCUMENT
         what = f" ({found.mime})" if found is not None else ""
         raise AttachmentError(
             f"{os.fspath(path)}: a binary file{what}; chattui attaches text, code, PDF, .docx"

@@ -107,7 +107,7 @@ def read_stdin(stream: IO[str] | None) -> bytes | None:
 
 
 def split_piped(raw: bytes | None, config: Config) -> tuple[str | None, Attachment | None]:
-    """Piped bytes as text for the prompt, or as an attachment when they are a PDF or an image.
+    """Piped bytes as text for the prompt, or an attachment when they are a PDF, .docx or image.
 
     Text is read as a file is: UTF-8 or UTF-16 with its byte order mark, other bytes U+FFFD.
 

@@ -69,7 +69,9 @@ def test_stdin_and_a_file_and_a_prompt_go_together(tmp_path: Path, chattui_home:
     store.close()
 
 
-def test_a_pdf_piped_in_is_attached_and_other_binary_is_refused(chattui_home: Path) -> None:
+def test_a_pdf_piped_in_is_attached_and_other_binary_is_refused(
+    tmp_path: Path, chattui_home: Path
+) -> None:
     from tests.attachments.test_readers import make_pdf
 
     pdf = make_pdf(["The launch is planned for the ninth of March."])
@@ -82,12 +84,26 @@ def test_a_pdf_piped_in_is_attached_and_other_binary_is_refused(chattui_home: Pa
     assert user.content == "summarize"
     assert "ninth of March" in user.attachments[0].text
     store.close()
+    # A .docx, known by its contents: piped, or a file named without its suffix.
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("会议定在三月九日。")
+    document.save(str(tmp_path / "minutes"))
+    for args, stdin in (
+        (("ask", "summarize"), (tmp_path / "minutes").read_bytes()),
+        (("ask", "-f", str(tmp_path / "minutes"), "summarize"), b""),
+    ):
+        read = run(*args, "--json", *SHORT, stdin=stdin)
+        assert read.code == 0, read.stderr
+        (attached,) = json.loads(read.stdout)["attachments"]
+        assert attached["kind"] == "document" and attached["tokens"] > 5
     # An executable is refused in one line before the model loads; nothing is saved.
     refused = run("ask", "what is this", *SHORT, stdin=b"\x7fELF\x02\x01\x01" + bytes(64))
     assert refused.code == 2
     assert refused.stderr.startswith("chattui: stdin: a binary file")
     assert refused.stderr.count("\n") == 1
-    assert len(run("history", "list").stdout.strip().splitlines()) == 1
+    assert len(run("history", "list").stdout.strip().splitlines()) == 3
 
 
 def test_utf16_text_piped_in_is_read_as_text(chattui_home: Path) -> None:
