@@ -5,6 +5,7 @@ Pure functions over text and the file system; the app's prompt uses them.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -12,17 +13,40 @@ from urllib.parse import unquote, urlparse
 
 from chattui.attachments import is_url
 
-_MENTION = re.compile(r"(?<!\S)@(\S+)")
+_WORD = r"(?:\\.|\S)+"
+"""A word as a shell reads it: a backslash keeps the space (or any character) after it."""
+_MENTION = re.compile(rf"(?<!\S)@({_WORD})")
+_LAST_WORD = re.compile(rf"{_WORD}$")
+_ESCAPED = re.compile(r"\\(.)")
+_WINDOWS = os.sep == "\\"  # where a backslash separates folders, it escapes nothing
+_TO_ESCAPE = re.compile(r"([\s\\'\"])")
+
+
+def unescape(word: str) -> str:
+    r"""A typed word's path: ``my\ notes.md`` is ``my notes.md`` (on Windows, as typed)."""
+    return word if _WINDOWS else _ESCAPED.sub(r"\1", word)
+
+
+def escape(path: str) -> str:
+    r"""``path`` typed as one word, as a shell's Tab writes it: ``my\ notes.md``."""
+    return path if _WINDOWS else _TO_ESCAPE.sub(r"\\\1", path)
+
+
+def last_word(line: str) -> str:
+    """The word ``line`` ends with, escaped spaces and all ("" when it ends with a space)."""
+    found = _LAST_WORD.search(line)
+    return found.group(0) if found else ""
 
 
 def mentions(text: str, cwd: Path | None = None) -> list[str]:
-    """The ``@path`` and ``@URL`` words of ``text`` that name something to attach, in order.
+    r"""The ``@path`` and ``@URL`` words of ``text`` that name something to attach, in order.
 
-    A word that names no existing path (``@alice``, an e-mail) is text, not a mention.
+    A word that names no existing path (``@alice``, an e-mail) is text, not a mention. A space
+    in a path is typed with a backslash before it (``@my\ notes.md``), as Tab completes it.
     """
     found: list[str] = []
     for match in _MENTION.finditer(text):
-        word = match.group(1).rstrip(".,;:!?)")
+        word = unescape(match.group(1)).rstrip(".,;:!?)")
         if word in found:
             continue
         if is_url(word) or _exists(word, cwd):

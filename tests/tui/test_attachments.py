@@ -85,6 +85,36 @@ async def test_typed_and_completed_mentions_become_chips(
         assert stored(app)[0].content == "read @notes.md and @project/"
 
 
+async def test_names_with_spaces_complete_escaped_and_attach(
+    app_factory: AppFactory, notes: Path
+) -> None:
+    (notes.parent / "我的 文档").mkdir()
+    (notes.parent / "我的 文档" / "会议 记录.md").write_text("会议定在三月九日。\n")
+    app = app_factory(replies=["ok", "ok"])
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        bar = chat.query_one(AttachmentBar)
+        prompt = chat.query_one(PromptInput)
+        prompt.focus()
+        await pilot.press(*"read @我", "tab")
+        assert prompt.text == "read @我的\\ 文档/"  # a folder: go on typing
+        await pilot.press("tab")
+        assert prompt.text == "read @我的\\ 文档/会议\\ 记录.md "
+        await until(pilot, lambda: counted(bar, 1), "the completed mention's chip")
+        await pilot.press("enter")
+        await finished(pilot)
+        assert [a.name for a in stored(app)[0].attachments] == ["我的 文档/会议 记录.md"]
+        # /file completes its path the same way, and takes a path with spaces typed as it is.
+        await pilot.press(*"/file 我", "tab")
+        assert prompt.text == "/file 我的\\ 文档/"
+        prompt.clear()
+        await attach(pilot, "/file 我的 文档/会议 记录.md", 1)
+        await attach(pilot, "/file notes.md '我的 文档'", 3)
+        assert [name for name, _ in chips(bar)] == [
+            "我的 文档/会议 记录.md", "notes.md", "我的 文档"
+        ]  # fmt: skip
+
+
 async def test_a_mention_nobody_has_is_text(app_factory: AppFactory, notes: Path) -> None:
     app = app_factory(replies=["ok"])
     async with app.run_test(size=(100, 30)) as pilot:

@@ -8,13 +8,14 @@ takes them when it is sent; one that cannot start gives them back. ``ChatScreen`
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
 from textual import on
 from textual.widgets import TextArea
 
-from chattui.attachments.mentions import mentions
+from chattui.attachments.mentions import last_word, mentions
 from chattui.conversation import Attachment
 from chattui.transcript import describe_attachment
 from chattui.tui.model_host import ModelHost
@@ -46,11 +47,15 @@ class Attaching(Branches):
 
     def slash_file(self, argument: str) -> None:
         """``/file PATH...``: attach files, folders, globs or URLs to the next message."""
-        try:
-            specs = shlex.split(argument)
-        except ValueError as error:
-            self._refuse(f"/file {argument}: {error}")
-            return
+        whole = argument.strip()
+        if whole and os.path.lexists(Path(whole).expanduser()):
+            specs = [whole]  # a path with spaces, typed as it is
+        else:
+            try:
+                specs = shlex.split(argument)
+            except ValueError as error:
+                self._refuse(f"/file {argument}: {error}")
+                return
         if not specs:
             self._refuse("/file needs a path, a folder, a glob or a URL: /file notes.md")
             return
@@ -117,7 +122,7 @@ class Attaching(Branches):
         """An ``@path`` followed by a space becomes a chip at once."""
         text = event.text_area.text
         if not text[-1:].isspace():  # the last word may still be being typed
-            text = text[: len(text) - len(text.split()[-1])] if text.strip() else ""
+            text = text[: len(text) - len(last_word(text))]
         mentioned = self.pending_mentions(text)
         if mentioned:
             self._read_specs(mentioned)

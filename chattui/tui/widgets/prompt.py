@@ -9,7 +9,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import TextArea
 
-from chattui.attachments.mentions import complete_path, pasted_paths
+from chattui.attachments.mentions import complete_path, escape, last_word, pasted_paths, unescape
 from chattui.tui.slash import complete
 
 
@@ -78,30 +78,35 @@ class PromptInput(TextArea):
             self.load_text(command + " ")
             self.move_cursor(self.document.end)
             return
-        if event.key == "tab" and self._complete_mention():
+        if event.key == "tab" and self._complete_path():
             event.prevent_default()
             event.stop()
             return
         self._recall = 0
         await super()._on_key(event)
 
-    def _complete_mention(self) -> bool:
-        """Complete the ``@path`` before the cursor; whether the cursor was after one.
+    def _complete_path(self) -> bool:
+        """Complete the ``@path``, or ``/file``'s path, before the cursor; whether there was one.
 
         A unique file is completed with a space after it (it is then attached); several
-        matches are listed.
+        matches are listed. Spaces in names are written with a backslash, as a shell does.
         """
         row, column = self.cursor_location
         before = self.document.get_line(row)[:column]
-        word = before.split()[-1] if before.strip() and not before[-1].isspace() else ""
-        if not word.startswith("@"):
+        word = last_word(before)
+        if word.startswith("@"):
+            sigil = "@"
+        elif row == 0 and before.startswith("/file ") and len(word) < len(before) - 5:
+            sigil = ""
+        else:
             return False
-        completion, names = complete_path(word[1:], Path.cwd())
-        extra = completion[len(word) - 1 :]
+        completion, names = complete_path(unescape(word[len(sigil) :]), Path.cwd())
+        done = sigil + escape(completion)
         if len(names) == 1 and not names[0].endswith("/"):
-            extra += " "
-        if extra:
-            self.insert(extra)
+            done += " "
+        if done != word:
+            self.replace(done, (row, column - len(word)), (row, column))
+            self.move_cursor((row, column - len(word) + len(done)))
         elif len(names) > 1:
             shown = "  ".join(names[:12]) + ("  …" if len(names) > 12 else "")
             self.app.notify(shown, title=f"{len(names)} matches", timeout=4)
