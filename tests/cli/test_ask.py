@@ -435,12 +435,14 @@ def test_a_signal_at_any_moment_leaves_no_reply_marked_in_progress(
             chattui_cmd("ask", "-m", "echo", "--max-tokens", "5", "hi"),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             env=env,
         )
-        time.sleep(rng.uniform(0.2, 1.5))
+        delay = rng.uniform(0.2, 1.5)
+        time.sleep(delay)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(60) in (0, 143, -signal.SIGTERM)
+        _, said = process.communicate(timeout=60)
+        assert process.returncode in (0, 143, -signal.SIGTERM), (delay, said.decode()[-3000:])
     store = ConversationStore(chattui_home / "data" / "chattui.db")
     replies = [
         message
