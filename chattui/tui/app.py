@@ -26,6 +26,7 @@ from chattui.errors import ChattuiError
 from chattui.redact import without_credentials
 from chattui.terminal_text import printable
 from chattui.tui.boundary import ErrorBoundary, ErrorRaised, write_log
+from chattui.tui.model_host import ModelHost
 from chattui.tui.screens.chat import ChatScreen
 from chattui.tui.screens.dialogs import ErrorScreen
 from chattui.tui.services import Services, StartOptions
@@ -146,16 +147,19 @@ class ChatApp(ErrorBoundary, App[None]):
         Where other chat tools stop a reply on Ctrl+C, a user presses it by reflex; Textual's own
         answer ("Press ctrl+q to quit") would leave the reply running.
         """
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen) and screen.host.busy:
-                screen.host.stop()
-                return
-        self.notify("Ctrl+Q quits chattui (Ctrl+C stops a reply, and copies selected text)")
+        busy = [host for host in self._hosts() if host.busy]
+        for host in busy:
+            host.stop()
+        if not busy:
+            self.notify("Ctrl+Q quits chattui (Ctrl+C stops a reply, and copies selected text)")
 
     def _quit_models(self) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen):
-                screen.host.quit()
+        for host in self._hosts():
+            host.quit()
+
+    def _hosts(self) -> list[ModelHost]:
+        """The model hosts of the chat screens in the stack (one, below any dialog)."""
+        return [screen.host for screen in self.screen_stack if isinstance(screen, ChatScreen)]
 
     def _remember_theme(self, theme: object) -> None:
         name = getattr(theme, "name", None)

@@ -96,7 +96,7 @@ class PromptInput(TextArea):
         word = last_word(before)
         if word.startswith("@"):
             sigil = "@"
-        elif row == 0 and before.startswith("/file ") and len(word) < len(before) - 5:
+        elif row == 0 and before.startswith("/file "):  # a word never reaches back past its space
             sigil = ""
         else:
             return False
